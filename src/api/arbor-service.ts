@@ -1,0 +1,360 @@
+/**
+ * The public arbor.v1.Arbor service. Unary RPCs and the pipelined session stream share one set
+ * of operations; writes are queued with the member synchronously, in arrival order, so a
+ * stream's (or a client's) writes apply in the order sent. On a stream, a read waits for the
+ * writes sent before it, as on a ZooKeeper session.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Clock } from '../util/clock.js';
+import type { ClientHeader, Command } from '../tree/commands.js';
+import { validateCommand } from '../tree/validate.js';
+import { validatePath } from '../tree/path.js';
+import type { TreeLimits } from '../tree/limits.js';
+import type { WatchScope } from '../tree/watch-index.js';
+import type { Member } from '../server/member.js';
+import { MemberError } from '../server/errors.js';
+import type { WatchOut } from '../server/watch-hub.js';
+import {
+
+  createCommand,
+  deleteCommand,
+  enumValue,
+  eventToProto,
+  header,
+  int,
+  multiCommand,
+  resultToProto,
+  setCommand,
+  statToProto,
+  str,
+  u64,
+} from './convert.js';
+import { TreeFailure, invalid, serviceError, toStatus } from './status.js';
+
+type Msg = Record<string, unknown>;
+
+export interface ApiContext {
+  readonly member: Member;
+  readonly limits: TreeLimits;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Deadline for requests that carry none (stream requests, calls without a deadline). */
+  readonly defaultTimeoutMs: number;
+  /** Most requests in flight on one session stream (backpressure: RESOURCE_EXHAUSTED beyond). */
+  readonly maxInflightPerStream: number;
+  /** Smallest session timeout a client may ask for. */
+  readonly minSessionTimeoutMs: number;
+}
+
+const SCOPES: readonly WatchScope[] = ['node', 'children', 'subtree'];
+const LINEARIZABLE = 0;
+const SERIALIZABLE = 1;
+
+type OpName = 'create' | 'get' | 'set' | 'delete' | 'exists' | 'get_children' | 'multi' | 'sync' | 'keep_alive';
+const WRITES: ReadonlySet<string> = new Set(['create', 'set', 'delete', 'multi']);
+
+export class Operations {
+  constructor(private readonly ctx: ApiContext) {}
+
+  private get member(): Member {
+    return this.ctx.member;
+  }
+
+  deadlineOf(call: { getDeadline(): grpc.Deadline }): number {
+    const d = call.getDeadline();
+    const at = d instanceof Date ? d.getTime() : d;
+    const now = this.ctx.clock.monoMs();
+    if (!Number.isFinite(at)) return now + this.ctx.defaultTimeoutMs;
+    return now + Math.max(0, at - Date.now());
+  }
+
+  defaultDeadline(): number {
+    return this.ctx.clock.monoMs() + this.ctx.defaultTimeoutMs;
+  }
+
+  /** Validates and replicates a write; no await before the member has queued it (order). */
+  write(command: Command, client: ClientHeader | undefined, deadline: number): Promise<Msg> {
+    const v = validateCommand(command, this.ctx.limits);
+    if (!v.ok) return Promise.reject(new TreeFailure(v.error));
+    const env = client ? { timeMs: this.ctx.clock.nowMs(), client, command } : { timeMs: this.ctx.clock.nowMs(), command };
+    return this.member.write(env, deadline).then((out) => {
+      if (!out.value.ok) throw new TreeFailure(out.value.error);
+      return resultToProto(out.value.value);
+    });
+  }
+
+  private async readPoint(req: unknown, deadline: number): Promise<number> {
+    const c = enumValue(req, 'consistency');
+    if (c === SERIALIZABLE) return this.member.appliedRevision;
+    if (c !== LINEARIZABLE) throw invalid(`consistency ${c} is not LINEARIZABLE (0) or SERIALIZABLE (1)`);
+    return this.member.linearize(deadline);
+  }
+
+  private path(req: unknown): string {
+    const p = str(req, 'path');
+    const r = validatePath(p, this.ctx.limits);
+    if (!r.ok) throw new TreeFailure(r.error);
+    return r.value;
+  }
+
+  create(req: unknown, deadline: number): Promise<Msg> {
+    return this.write(createCommand(req), header(req), deadline);
+  }
+
+  set(req: unknown, deadline: number): Promise<Msg> {
+    return this.write(setCommand(req), header(req), deadline);
+  }
+
+  delete(req: unknown, deadline: number): Promise<Msg> {
+    return this.write(deleteCommand(req), header(req), deadline);
+  }
+
+  multi(req: unknown, deadline: number): Promise<Msg> {
+    return this.write(multiCommand(req), header(req), deadline);
+  }
+
+  async get(req: unknown, deadline: number): Promise<Msg> {
+    const path = this.path(req);
+    const revision = await this.readPoint(req, deadline);
+    const n = this.member.tree.get(path);
+    if (!n) throw new MemberError('notFound', `node ${path} does not exist`);
+    return { data: n.data, stat: statToProto(n.stat), revision };
+  }
+
+  async exists(req: unknown, deadline: number): Promise<Msg> {
+    const path = this.path(req);
+    const revision = await this.readPoint(req, deadline);
+    const n = this.member.tree.get(path);
+    return n ? { exists: true, stat: statToProto(n.stat), revision } : { exists: false, revision };
+  }
+
+  async get_children(req: unknown, deadline: number): Promise<Msg> {
+    const path = this.path(req);
+    const revision = await this.readPoint(req, deadline);
+    const c = this.member.tree.children(path);
+    if (!c) throw new MemberError('notFound', `node ${path} does not exist`);
+    return { children: c.names, stat: statToProto(c.stat), revision };
+  }
+
+  async sync(req: unknown, deadline: number): Promise<Msg> {
+    if (str(req, 'path') !== '') this.path(req);
+    const revision = await this.member.linearize(deadline);
+    return { revision };
+  }
+
+  async openSession(req: unknown, deadline: number): Promise<Msg> {
+    const timeoutMs = int(req, 'timeout_ms');
+    if (timeoutMs < this.ctx.minSessionTimeoutMs) {
+      throw invalid(`timeout_ms must be at least ${this.ctx.minSessionTimeoutMs}: got ${timeoutMs}`);
+    }
+    return this.write({ type: 'openSession', timeoutMs }, header(req), deadline);
+  }
+
+  async closeSession(req: unknown, deadline: number): Promise<Msg> {
+    const id = u64(req, 'session_id');
+    if (id === 0n) throw invalid('session_id must be set');
+    if (this.member.sessionTimeout(id) === undefined) {
+      // Serve "unknown" only once this member is current, so a just-opened session is not refused.
+      await this.member.linearize(deadline);
+      if (this.member.sessionTimeout(id) === undefined) {
+        throw new MemberError('notFound', `session ${id} is unknown or has expired`);
+      }
+    }
+    return this.write({ type: 'closeSession', sessionId: id as never }, header(req), deadline);
+  }
+
+  async keep_alive(req: unknown, deadline: number): Promise<Msg> {
+    const id = u64(req, 'session_id');
+    if (id === 0n) throw invalid('session_id must be set');
+    const alive = await this.member.touchSession(id, deadline);
+    const ttl = alive ? (this.member.sessionTimeout(id) ?? 0) : 0;
+    return { session_id: id.toString(), ttl_ms: ttl };
+  }
+
+  dispatch(name: OpName, req: unknown, deadline: number): Promise<Msg> {
+    switch (name) {
+      case 'create':
+        return this.create(req, deadline);
+      case 'get':
+        return this.get(req, deadline);
+      case 'set':
+        return this.set(req, deadline);
+      case 'delete':
+        return this.delete(req, deadline);
+      case 'exists':
+        return this.exists(req, deadline);
+      case 'get_children':
+        return this.get_children(req, deadline);
+      case 'multi':
+        return this.multi(req, deadline);
+      case 'sync':
+        return this.sync(req, deadline);
+      case 'keep_alive':
+        return this.keep_alive(req, deadline);
+    }
+  }
+}
+
+export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementation {
+  const ops = new Operations(ctx);
+  const log = ctx.logger;
+
+  const unary =
+    (fn: (req: unknown, deadline: number) => Promise<Msg>) =>
+    (call: grpc.ServerUnaryCall<unknown, Msg>, cb: grpc.sendUnaryData<Msg>): void => {
+      let p: Promise<Msg>;
+      try {
+        p = fn(call.request, ops.deadlineOf(call));
+      } catch (e) {
+        p = Promise.reject(e);
+      }
+      p.then(
+        (res) => cb(null, res),
+        (e: unknown) => {
+          const st = toStatus(e);
+          if (st.code === grpc.status.INTERNAL) log.error({ err: e, method: call.getPath() }, 'internal error');
+          cb(serviceError(st));
+        },
+      );
+    };
+
+  const watch = (call: grpc.ServerWritableStream<unknown, Msg>): void => {
+    const req = call.request;
+    let id = 0;
+    let closed = false;
+    const sink = {
+      send: (out: WatchOut): boolean => {
+        if (closed) return true;
+        switch (out.type) {
+          case 'created':
+            return call.write({ created: true, revision: out.revision });
+          case 'progress':
+            return call.write({ progress: true, revision: out.revision });
+          case 'events':
+            return call.write({ revision: out.revision, events: out.events.map(eventToProto) });
+        }
+      },
+      close: (err?: MemberError): void => {
+        if (closed) return;
+        closed = true;
+        if (!err) {
+          call.end();
+          return;
+        }
+        const st = toStatus(err);
+        if (err.compactRevision) call.write({ compact_revision: err.compactRevision });
+        call.emit('error', { code: st.code, details: st.details, metadata: st.metadata });
+      },
+    };
+    try {
+      const p = str(req, 'path');
+      const pv = validatePath(p, ctx.limits);
+      if (!pv.ok) throw new TreeFailure(pv.error);
+      const scopeNum = enumValue(req, 'scope');
+      const scope = SCOPES[scopeNum];
+      if (scope === undefined) throw invalid(`scope ${scopeNum} is not a WatchScope (0 NODE, 1 CHILDREN, 2 SUBTREE)`);
+      const start = int(req, 'start_revision');
+      if (start < 0) throw invalid('start_revision must be >= 0');
+      id = ctx.member.watches.open(pv.value, scope, start, ctx.member.appliedRevision, sink, ctx.clock.monoMs());
+    } catch (e) {
+      sink.close(e instanceof MemberError ? e : toMemberError(e));
+      return;
+    }
+    const cancel = (): void => {
+      closed = true;
+      ctx.member.watches.cancel(id);
+    };
+    call.on('cancelled', cancel);
+    call.on('close', cancel);
+    call.on('error', cancel);
+    call.on('drain', () => ctx.member.watches.drained(id));
+  };
+
+  const keepAlive = (call: grpc.ServerDuplexStream<unknown, Msg>): void => {
+    call.on('data', (req: unknown) => {
+      ops.keep_alive(req, ops.defaultDeadline()).then(
+        (res) => call.write(res),
+        (e: unknown) => {
+          const st = toStatus(e);
+          call.emit('error', serviceError(st));
+        },
+      );
+    });
+    call.on('end', () => call.end());
+    call.on('error', () => undefined);
+  };
+
+  const stream = (call: grpc.ServerDuplexStream<unknown, Msg>): void => {
+    let lastWrite: Promise<unknown> = Promise.resolve();
+    let inflight = 0;
+    let ended = false;
+    const finishIfDone = (): void => {
+      if (ended && inflight === 0) call.end();
+    };
+    call.on('data', (req: unknown) => {
+      const id = (req as Msg).id ?? '0';
+      const which = (req as Msg).op as OpName | undefined;
+      const reply = (body: Msg): void => {
+        inflight--;
+        if (!call.destroyed && call.writable) call.write({ id, ...body });
+        finishIfDone();
+      };
+      inflight++;
+      if (inflight > ctx.maxInflightPerStream) {
+        reply({ error: { code: grpc.status.RESOURCE_EXHAUSTED, message: `more than ${ctx.maxInflightPerStream} requests in flight on this stream: wait for answers before sending more`, failed_op: -1 } });
+        return;
+      }
+      let p: Promise<Msg>;
+      if (which === undefined || !(which in (req as Msg))) {
+        p = Promise.reject(invalid('ClientRequest sets no operation'));
+      } else if (WRITES.has(which)) {
+        try {
+          p = ops.dispatch(which, (req as Msg)[which], ops.defaultDeadline());
+        } catch (e) {
+          p = Promise.reject(e);
+        }
+        lastWrite = p.catch(() => undefined);
+      } else {
+        p = lastWrite.then(() => ops.dispatch(which, (req as Msg)[which], ops.defaultDeadline()));
+      }
+      p.then(
+        (res) => reply({ [which as string]: res }),
+        (e: unknown) => {
+          const st = toStatus(e);
+          if (st.code === grpc.status.INTERNAL) log.error({ err: e }, 'internal error on session stream');
+          reply({ error: { code: st.code, message: st.details, failed_op: st.failedOp } });
+        },
+      );
+    });
+    call.on('end', () => {
+      ended = true;
+      finishIfDone();
+    });
+    call.on('error', () => undefined);
+  };
+
+  return {
+    Create: unary((r, d) => ops.create(r, d)),
+    Get: unary((r, d) => ops.get(r, d)),
+    Set: unary((r, d) => ops.set(r, d)),
+    Delete: unary((r, d) => ops.delete(r, d)),
+    Exists: unary((r, d) => ops.exists(r, d)),
+    GetChildren: unary((r, d) => ops.get_children(r, d)),
+    Multi: unary((r, d) => ops.multi(r, d)),
+    Sync: unary((r, d) => ops.sync(r, d)),
+    OpenSession: unary((r, d) => ops.openSession(r, d)),
+    CloseSession: unary((r, d) => ops.closeSession(r, d)),
+    Watch: watch,
+    KeepAlive: keepAlive,
+    Stream: stream,
+  } as grpc.UntypedServiceImplementation;
+}
+
+function toMemberError(e: unknown): MemberError {
+  if (e instanceof TreeFailure) {
+    return new MemberError(e.error.code === 'noNode' ? 'notFound' : 'invalidArgument', e.error.message);
+  }
+  return new MemberError('internal', e instanceof Error ? e.message : String(e));
+}
+

@@ -1,0 +1,99 @@
+/** The arbor.v1.Cluster service: status, membership and leadership operations. */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Member } from '../server/member.js';
+import type { AdminOp } from '../server/forward-codec.js';
+import { int, str, bool } from './convert.js';
+import { invalid, serviceError, toStatus } from './status.js';
+import type { Operations } from './arbor-service.js';
+
+type Msg = Record<string, unknown>;
+
+function membersOf(member: Member): Msg[] {
+  const st = member.status();
+  const out: Msg[] = [];
+  for (const [id, info] of st.members) {
+    const learner = st.conf.learners.includes(id);
+    const voter = st.conf.voters.includes(id);
+    if (!learner && !voter) continue;
+    out.push({
+      id,
+      name: info.name,
+      client_url: info.clientUrl,
+      peer_url: info.peerUrl,
+      role: learner ? 1 : 0,
+      healthy: st.healthy.has(id),
+    });
+  }
+  return out.sort((a, b) => (a.id as number) - (b.id as number));
+}
+
+export function clusterHandlers(member: Member, ops: Operations, logger: Logger): grpc.UntypedServiceImplementation {
+  const unary =
+    (fn: (req: unknown, deadline: number) => Promise<Msg>) =>
+    (call: grpc.ServerUnaryCall<unknown, Msg>, cb: grpc.sendUnaryData<Msg>): void => {
+      let p: Promise<Msg>;
+      try {
+        p = fn(call.request, ops.deadlineOf(call));
+      } catch (e) {
+        p = Promise.reject(e);
+      }
+      p.then(
+        (res) => cb(null, res),
+        (e: unknown) => {
+          const st = toStatus(e);
+          if (st.code === grpc.status.INTERNAL) logger.error({ err: e, method: call.getPath() }, 'internal error');
+          cb(serviceError(st));
+        },
+      );
+    };
+
+  const admin = async (op: AdminOp, deadline: number): Promise<Msg> => {
+    await member.admin(op, deadline);
+    return { members: membersOf(member) };
+  };
+
+  const positiveId = (req: unknown, name = 'id'): number => {
+    const id = int(req, name);
+    if (id <= 0) throw invalid(`${name} must be a positive member id`);
+    return id;
+  };
+
+  return {
+    Status: unary(() => {
+      const st = member.status();
+      return Promise.resolve({
+        member_id: st.id,
+        leader_id: st.leader,
+        term: st.term,
+        commit_index: st.commit,
+        applied_index: st.applied,
+        revision: st.applied,
+        members: membersOf(member),
+        name: st.name,
+        role: st.role,
+      });
+    }),
+    AddMember: unary((req, deadline) => {
+      const peerUrl = str(req, 'peer_url');
+      if (!/^[^\s:]+:\d{1,5}$/.test(peerUrl)) throw invalid(`peer_url must be host:port: got '${peerUrl}'`);
+      return admin(
+        {
+          type: 'addMember',
+          id: positiveId(req),
+          name: str(req, 'name'),
+          peerUrl,
+          clientUrl: str(req, 'client_url'),
+          asLearner: bool(req, 'as_learner'),
+        },
+        deadline,
+      );
+    }),
+    PromoteMember: unary((req, deadline) => admin({ type: 'promoteMember', id: positiveId(req) }, deadline)),
+    RemoveMember: unary((req, deadline) => admin({ type: 'removeMember', id: positiveId(req) }, deadline)),
+    TransferLeader: unary(async (req, deadline) => {
+      await member.admin({ type: 'transferLeader', target: int(req, 'target_id') }, deadline);
+      return { leader_id: member.status().leader };
+    }),
+  } as grpc.UntypedServiceImplementation;
+}

@@ -1,0 +1,213 @@
+/**
+ * `arbor server` configuration: every flag is also an ARBOR_* environment variable (flag wins).
+ * Parsing is pure and returns a typed error value that says what to fix.
+ */
+import type { NodeId } from '../util/brand.js';
+import { nodeId } from '../util/brand.js';
+import type { Result } from '../util/result.js';
+import { err, ok } from '../util/result.js';
+import type { MemberInfo } from './address-book.js';
+
+export interface ServerConfig {
+  readonly id: NodeId;
+  readonly name: string;
+  readonly clusterId: string;
+  readonly clientAddr: string;
+  readonly peerAddr: string;
+  readonly httpAddr: string;
+  readonly initialCluster: ReadonlyMap<NodeId, MemberInfo>;
+  readonly dataDir: string;
+  readonly join: boolean;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly maxDataBytes: number;
+  readonly snapshotEntries: number;
+  readonly requestTimeoutMs: number;
+  readonly logLevel: string;
+}
+
+interface FlagSpec {
+  readonly name: string;
+  readonly help: string;
+  readonly def?: string;
+  readonly bool?: boolean;
+}
+
+export const FLAGS: readonly FlagSpec[] = [
+  { name: 'id', help: 'this member\'s id, a positive integer unique in the cluster (required)' },
+  { name: 'name', help: 'a human name for this member', def: 'arbor-<id>' },
+  { name: 'cluster-id', help: 'members refuse peer traffic from another cluster id', def: 'arbor' },
+  { name: 'client-addr', help: 'host:port serving the public gRPC API', def: '127.0.0.1:4181' },
+  { name: 'peer-addr', help: 'host:port for traffic between members', def: '127.0.0.1:4191' },
+  { name: 'http-addr', help: 'host:port for /metrics, /healthz and /readyz', def: '127.0.0.1:4201' },
+  {
+    name: 'initial-cluster',
+    help: 'the founding members as "1=host:port,2=host:port,3=host:port" (peer addresses); ' +
+      'optionally "1=peerhost:port|clienthost:port" to record client addresses too (required)',
+  },
+  { name: 'data-dir', help: 'where this member keeps its data', def: './data/m<id>' },
+  { name: 'join', help: 'start as a new member of an existing cluster (add it with `arbor member add` first)', bool: true },
+  { name: 'tick-ms', help: 'milliseconds per Raft tick', def: '50' },
+  { name: 'election-ticks', help: 'ticks without a leader before an election (randomised up to 2x)', def: '10' },
+  { name: 'heartbeat-ticks', help: 'ticks between leader heartbeats', def: '1' },
+  { name: 'max-data-bytes', help: 'largest znode payload in bytes', def: '1048576' },
+  { name: 'snapshot-entries', help: 'compact the log after this many applied entries', def: '10000' },
+  { name: 'request-timeout-ms', help: 'deadline for requests that carry none', def: '10000' },
+  { name: 'log-level', help: 'pino log level (trace, debug, info, warn, error)', def: 'info' },
+];
+
+export function envName(flag: string): string {
+  return 'ARBOR_' + flag.toUpperCase().replace(/-/g, '_');
+}
+
+export function helpText(): string {
+  const lines = ['Usage: arbor server [flags]', '', 'Every flag can also be set by the environment variable shown.', ''];
+  for (const f of FLAGS) {
+    const def = f.bool ? ' (default: false)' : f.def !== undefined ? ` (default: ${f.def})` : '';
+    lines.push(`  --${f.name}${f.bool ? '' : ' VALUE'}`.padEnd(30) + `${envName(f.name)}`);
+    lines.push(`      ${f.help}${def}`);
+  }
+  return lines.join('\n');
+}
+
+/** Raw values from argv and the environment: flags win over environment variables. */
+export function collectFlags(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Result<Map<string, string>, string> {
+  const known = new Map(FLAGS.map((f) => [f.name, f]));
+  const out = new Map<string, string>();
+  for (const f of FLAGS) {
+    const v = env[envName(f.name)];
+    if (v !== undefined && v !== '') out.set(f.name, v);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (!a.startsWith('--')) return err(`unexpected argument '${a}': flags look like --name value (see --help)`);
+    const eq = a.indexOf('=');
+    const name = a.slice(2, eq < 0 ? undefined : eq);
+    const spec = known.get(name);
+    if (!spec) return err(`unknown flag --${name} (see arbor server --help)`);
+    if (spec.bool) {
+      const v = eq < 0 ? 'true' : a.slice(eq + 1);
+      if (v !== 'true' && v !== 'false') return err(`--${name} takes no value or =true/=false: got '${v}'`);
+      out.set(name, v);
+      continue;
+    }
+    let v: string | undefined;
+    if (eq >= 0) v = a.slice(eq + 1);
+    else {
+      v = argv[i + 1];
+      i++;
+    }
+    if (v === undefined || v.startsWith('--')) return err(`--${name} needs a value`);
+    out.set(name, v);
+  }
+  return ok(out);
+}
+
+const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[^\s:/|,=]+):(\d{1,5})$/;
+
+export function parseHostPort(s: string, what: string): Result<string, string> {
+  const m = HOST_PORT.exec(s);
+  if (!m || Number(m[2]) > 65535) return err(`${what} must be host:port: got '${s}'`);
+  return ok(s);
+}
+
+export function parseInitialCluster(s: string): Result<Map<NodeId, MemberInfo>, string> {
+  const out = new Map<NodeId, MemberInfo>();
+  for (const part of s.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) return err(`--initial-cluster entry '${part}' must look like id=host:port`);
+    const idRaw = part.slice(0, eq);
+    const id = Number(idRaw);
+    if (!Number.isSafeInteger(id) || id <= 0) return err(`--initial-cluster id '${idRaw}' must be a positive integer`);
+    const [peer = '', client = ''] = part.slice(eq + 1).split('|');
+    const p = parseHostPort(peer, `--initial-cluster address of member ${id}`);
+    if (!p.ok) return p;
+    if (client !== '') {
+      const c = parseHostPort(client, `--initial-cluster client address of member ${id}`);
+      if (!c.ok) return c;
+    }
+    if (out.has(nodeId(id))) return err(`--initial-cluster names member ${id} twice`);
+    out.set(nodeId(id), { id: nodeId(id), name: `arbor-${id}`, peerUrl: peer, clientUrl: client });
+  }
+  if (out.size === 0) return err('--initial-cluster is empty: list the founding members as id=host:port,...');
+  return ok(out);
+}
+
+function posInt(flags: Map<string, string>, name: string, min = 1): Result<number, string> {
+  const raw = flags.get(name) ?? FLAGS.find((f) => f.name === name)?.def ?? '';
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min) return err(`--${name} must be an integer >= ${min}: got '${raw}'`);
+  return ok(n);
+}
+
+export function parseServerConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Result<ServerConfig, string> {
+  const c = collectFlags(argv, env);
+  if (!c.ok) return c;
+  const f = c.value;
+  const idRaw = f.get('id');
+  if (idRaw === undefined) return err('--id is required (a positive integer unique in the cluster)');
+  const id = Number(idRaw);
+  if (!Number.isSafeInteger(id) || id <= 0) return err(`--id must be a positive integer: got '${idRaw}'`);
+  const icRaw = f.get('initial-cluster');
+  if (icRaw === undefined) return err('--initial-cluster is required, e.g. "1=127.0.0.1:4191,2=127.0.0.1:4192,3=127.0.0.1:4193"');
+  const ic = parseInitialCluster(icRaw);
+  if (!ic.ok) return ic;
+  const join = f.get('join') === 'true';
+  const self = ic.value.get(nodeId(id));
+  const peerAddr = f.get('peer-addr') ?? self?.peerUrl ?? '127.0.0.1:4191';
+  if (!join && !self) return err(`--initial-cluster does not list this member's id ${id}; add it or use --join`);
+  if (join && self) return err(`--join starts a NEW member, but --initial-cluster already lists id ${id}: drop --join or pick a new id`);
+  const addrs: [string, string][] = [
+    ['client-addr', f.get('client-addr') ?? '127.0.0.1:4181'],
+    ['peer-addr', peerAddr],
+    ['http-addr', f.get('http-addr') ?? '127.0.0.1:4201'],
+  ];
+  for (const [n, v] of addrs) {
+    const r = parseHostPort(v, `--${n}`);
+    if (!r.ok) return r;
+  }
+  const distinct = new Set(addrs.map(([, v]) => v));
+  if (distinct.size !== addrs.length) return err('--client-addr, --peer-addr and --http-addr must all differ');
+  if (self && self.peerUrl !== peerAddr) {
+    return err(`--peer-addr ${peerAddr} contradicts --initial-cluster, which gives member ${id} the peer address ${self.peerUrl}`);
+  }
+  const ints: Record<string, number> = {};
+  for (const [name, min] of [
+    ['tick-ms', 1],
+    ['election-ticks', 2],
+    ['heartbeat-ticks', 1],
+    ['max-data-bytes', 0],
+    ['snapshot-entries', 10],
+    ['request-timeout-ms', 1],
+  ] as const) {
+    const r = posInt(f, name, min);
+    if (!r.ok) return r;
+    ints[name] = r.value;
+  }
+  if ((ints['heartbeat-ticks'] as number) >= (ints['election-ticks'] as number)) {
+    return err('--heartbeat-ticks must be smaller than --election-ticks');
+  }
+  const name = f.get('name') ?? `arbor-${id}`;
+  const clientAddr = addrs[0]?.[1] as string;
+  const book = new Map(ic.value);
+  if (self) book.set(nodeId(id), { ...self, name, clientUrl: self.clientUrl || clientAddr });
+  return ok({
+    id: nodeId(id),
+    name,
+    clusterId: f.get('cluster-id') ?? 'arbor',
+    clientAddr,
+    peerAddr,
+    httpAddr: addrs[2]?.[1] as string,
+    initialCluster: book,
+    dataDir: f.get('data-dir') ?? `./data/m${id}`,
+    join,
+    tickMs: ints['tick-ms'] as number,
+    electionTicks: ints['election-ticks'] as number,
+    heartbeatTicks: ints['heartbeat-ticks'] as number,
+    maxDataBytes: ints['max-data-bytes'] as number,
+    snapshotEntries: ints['snapshot-entries'] as number,
+    requestTimeoutMs: ints['request-timeout-ms'] as number,
+    logLevel: f.get('log-level') ?? 'info',
+  });
+}

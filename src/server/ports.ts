@@ -1,0 +1,60 @@
+/**
+ * The seams the member drives (hashicorp/raft style): durable storage and peer transport are
+ * named interfaces here, implemented by src/storage and src/transport and wired in main.ts.
+ * The member never imports an adapter.
+ */
+import type { LogIndex, NodeId } from '../util/brand.js';
+import type { ConfState, Entry, HardState, SnapshotMeta } from '../raft/types.js';
+
+export interface AppliedMeta {
+  readonly index: LogIndex;
+  readonly term: number;
+  readonly conf: ConfState;
+  /** Opaque member-level state persisted with the applied index (the member address book). */
+  readonly extra?: Uint8Array;
+}
+
+export interface Mutation {
+  readonly key: Uint8Array;
+  readonly value: Uint8Array | null;
+}
+
+export interface SnapshotReaderPort {
+  readonly meta: AppliedMeta;
+  chunks(maxChunkBytes?: number): AsyncIterable<Uint8Array>;
+  close(): Promise<void>;
+}
+
+export interface SnapshotInstallerPort {
+  write(chunk: Uint8Array): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+export interface StoragePort {
+  loadRaft(): Promise<{ hardState: HardState; snapshotMeta: SnapshotMeta; entries: Entry[] }>;
+  persist(p: { hardState?: HardState; entries?: readonly Entry[] }): Promise<void>;
+  compactLog(upTo: LogIndex): Promise<void>;
+  loadApplied(): Promise<AppliedMeta>;
+  readRecords(): AsyncIterable<[Uint8Array, Uint8Array]>;
+  commitApply(meta: AppliedMeta, mutations: readonly Mutation[]): Promise<void>;
+  openSnapshot(): Promise<SnapshotReaderPort>;
+  beginInstall(meta: AppliedMeta): Promise<SnapshotInstallerPort>;
+  close(): Promise<void>;
+}
+
+export interface PeerHandlerPort {
+  onMessages(from: NodeId, messages: Uint8Array[]): void;
+  onSnapshot(from: NodeId, header: Uint8Array, chunks: AsyncIterable<Uint8Array>): Promise<void>;
+  onForward(from: NodeId, kind: string, payload: Uint8Array, deadlineMs: number): Promise<Uint8Array>;
+}
+
+export interface TransportPort {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  setPeers(peers: ReadonlyMap<NodeId, string>): void;
+  send(to: NodeId, message: Uint8Array): void;
+  sendSnapshot(to: NodeId, header: Uint8Array, chunks: AsyncIterable<Uint8Array>): Promise<void>;
+  forward(to: NodeId, kind: string, payload: Uint8Array, deadlineMs: number): Promise<Uint8Array>;
+  onUnreachable: ((id: NodeId) => void) | undefined;
+}

@@ -1,0 +1,167 @@
+/**
+ * Watch streams of this member. Events are produced at apply time (etcd's watchable store) and
+ * fanned out synchronously to per-watcher sinks; a sink that cannot keep up is cut off with a
+ * retryable error naming the revision to resume from, never allowed to block apply.
+ * Registration and history replay happen in one synchronous step, so a new watcher sees every
+ * event after start_revision exactly once: replay covers up to the applied revision, live events
+ * come after it.
+ */
+import { MemberError } from './errors.js';
+import type { TreeEvent } from '../tree/events.js';
+import type { WatchScope } from '../tree/watch-index.js';
+import { WatchIndex } from '../tree/watch-index.js';
+import type { ZPath } from '../tree/path.js';
+import { EventLog } from '../tree/event-log.js';
+
+export type WatchOut =
+  | { readonly type: 'created'; readonly revision: number }
+  | { readonly type: 'events'; readonly revision: number; readonly events: readonly TreeEvent[] }
+  | { readonly type: 'progress'; readonly revision: number };
+
+export interface WatchSink {
+  /** Returns false when the transport is backed up (the message is still queued). */
+  send(out: WatchOut): boolean;
+  close(err?: MemberError): void;
+}
+
+interface Watcher {
+  readonly id: number;
+  readonly sink: WatchSink;
+  /** Events queued in the transport beyond its buffer; reset when the sink drains. */
+  backlog: number;
+  lastSentRevision: number;
+  lastActivity: number;
+}
+
+export interface WatchHubOptions {
+  /** Events a lagging watcher may have queued before it is cut off. */
+  readonly maxBacklog: number;
+  readonly historyEvents: number;
+  readonly historyBytes: number;
+}
+
+export class WatchHub {
+  private index = new WatchIndex<number>();
+  private readonly watchers = new Map<number, Watcher>();
+  private log: EventLog;
+  private nextId = 1;
+
+  /** `startRevision`: history before it is unavailable (it is in memory only). */
+  constructor(
+    private readonly opts: WatchHubOptions,
+    startRevision = 0,
+  ) {
+    this.log = new EventLog({ maxEvents: opts.historyEvents, maxBytes: opts.historyBytes, startRevision });
+  }
+
+  get count(): number {
+    return this.watchers.size;
+  }
+
+  /**
+   * Opens a watch. `applied` is the member's applied revision right now; history replay covers
+   * (startRevision-1, applied], live events follow. Throws outOfRange when history is gone.
+   */
+  open(path: ZPath, scope: WatchScope, startRevision: number, applied: number, sink: WatchSink, now: number): number {
+    let replay: readonly TreeEvent[] = [];
+    if (startRevision > 0 && startRevision <= applied) {
+      const r = this.log.since(startRevision);
+      if (!Array.isArray(r)) {
+        const oldest = r.compacted;
+        throw new MemberError(
+          'outOfRange',
+          `start_revision ${startRevision} is older than the retained history; the oldest available revision is ${oldest}`,
+          { compactRevision: oldest },
+        );
+      }
+      const one = new WatchIndex<number>();
+      one.register(0, path, scope);
+      replay = r.filter((e) => one.match(e).length > 0);
+    }
+    const id = this.nextId++;
+    const w: Watcher = { id, sink, backlog: 0, lastSentRevision: applied, lastActivity: now };
+    this.watchers.set(id, w);
+    this.index.register(id, path, scope);
+    sink.send({ type: 'created', revision: applied });
+    if (replay.length > 0) this.deliver(w, replay, applied);
+    return id;
+  }
+
+  cancel(id: number): void {
+    if (!this.watchers.delete(id)) return;
+    this.index.unregister(id);
+  }
+
+  /** The sink drained its buffer. */
+  drained(id: number): void {
+    const w = this.watchers.get(id);
+    if (w) w.backlog = 0;
+  }
+
+  /** Fan out the events of one applied batch (all with revision <= `revision`). */
+  publish(events: readonly TreeEvent[], revision: number, now: number): void {
+    if (events.length === 0) return;
+    this.log.append(events);
+    if (this.watchers.size === 0) return;
+    const per = new Map<number, TreeEvent[]>();
+    for (const e of events) {
+      for (const id of this.index.match(e)) {
+        let list = per.get(id);
+        if (!list) per.set(id, (list = []));
+        list.push(e);
+      }
+    }
+    for (const [id, list] of per) {
+      const w = this.watchers.get(id);
+      if (w) {
+        w.lastActivity = now;
+        this.deliver(w, list, revision);
+      }
+    }
+  }
+
+  /** Periodic progress for idle watchers, so clients learn the revision they are current at. */
+  progress(revision: number, now: number, idleMs: number): void {
+    for (const w of this.watchers.values()) {
+      if (now - w.lastActivity >= idleMs && w.backlog === 0) {
+        w.lastActivity = now;
+        w.sink.send({ type: 'progress', revision });
+      }
+    }
+  }
+
+  /** The member's state jumped (snapshot installed): history no longer connects. */
+  reset(revision: number, err: MemberError): void {
+    for (const w of this.watchers.values()) w.sink.close(err);
+    this.watchers.clear();
+    this.index = new WatchIndex<number>();
+    this.log = new EventLog({
+      maxEvents: this.opts.historyEvents,
+      maxBytes: this.opts.historyBytes,
+      startRevision: revision,
+    });
+  }
+
+  closeAll(err: MemberError): void {
+    for (const w of this.watchers.values()) w.sink.close(err);
+    this.watchers.clear();
+    this.index = new WatchIndex<number>();
+  }
+
+  private deliver(w: Watcher, events: readonly TreeEvent[], revision: number): void {
+    const ok = w.sink.send({ type: 'events', revision, events });
+    w.lastSentRevision = revision;
+    if (!ok) {
+      w.backlog += events.length;
+      if (w.backlog > this.opts.maxBacklog) {
+        this.cancel(w.id);
+        w.sink.close(
+          new MemberError(
+            'resourceExhausted',
+            `watch consumer too slow (over ${this.opts.maxBacklog} events queued at revision ${revision}); resume from the last revision received + 1`,
+          ),
+        );
+      }
+    }
+  }
+}
