@@ -1,0 +1,268 @@
+/**
+ * Real clusters for integration tests: each member is its own `node dist/cli/server.js`
+ * process on loopback with its own data directory (built by `npm run build`, which `npm test`
+ * runs first). Clients are plain grpc-js stubs generated from the proto at run time, exactly what
+ * any other language would use.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const SERVER_JS = path.join(ROOT, 'dist/cli/server.js');
+export const PROTO_DIR = path.join(ROOT, 'proto');
+
+const pd = protoLoader.loadSync('arbor/v1/arbor.proto', {
+  includeDirs: [PROTO_DIR],
+  keepCase: true,
+  longs: String,
+  enums: Number,
+  defaults: true,
+  oneofs: true,
+});
+const pkg = grpc.loadPackageDefinition(pd) as unknown as {
+  arbor: { v1: { Arbor: grpc.ServiceClientConstructor; Cluster: grpc.ServiceClientConstructor } };
+};
+
+export type Stub = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+export type Msg = Record<string, any>;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface MemberProc {
+  readonly id: number;
+  readonly clientAddr: string;
+  readonly peerAddr: string;
+  readonly httpAddr: string;
+  readonly dataDir: string;
+  proc: ChildProcess | undefined;
+  /** Last lines of stderr/stdout, for failure messages. */
+  output: string[];
+}
+
+export interface ClusterOptions {
+  readonly size?: number;
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
+  readonly extraArgs?: readonly string[];
+}
+
+export class TestCluster {
+  readonly members: MemberProc[] = [];
+  private readonly stubs: grpc.Client[] = [];
+
+  private constructor(
+    readonly dir: string,
+    private readonly opts: Required<Pick<ClusterOptions, 'tickMs' | 'electionTicks'>> & ClusterOptions,
+  ) {}
+
+  static async start(opts: ClusterOptions = {}): Promise<TestCluster> {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'arbor-it-'));
+    const c = new TestCluster(dir, { tickMs: opts.tickMs ?? 25, electionTicks: opts.electionTicks ?? 10, ...opts });
+    const size = opts.size ?? 3;
+    for (let i = 1; i <= size; i++) {
+      c.members.push({
+        id: i,
+        clientAddr: `127.0.0.1:${await freePort()}`,
+        peerAddr: `127.0.0.1:${await freePort()}`,
+        httpAddr: `127.0.0.1:${await freePort()}`,
+        dataDir: path.join(dir, `m${i}`),
+        proc: undefined,
+        output: [],
+      });
+    }
+    for (const m of c.members) c.spawn(m);
+    await c.waitForLeader();
+    return c;
+  }
+
+  get initialCluster(): string {
+    return this.members.map((m) => `${m.id}=${m.peerAddr}|${m.clientAddr}`).join(',');
+  }
+
+  spawn(m: MemberProc): void {
+    const args = [
+      SERVER_JS,
+      '--id', String(m.id),
+      '--client-addr', m.clientAddr,
+      '--peer-addr', m.peerAddr,
+      '--http-addr', m.httpAddr,
+      '--initial-cluster', this.initialCluster,
+      '--data-dir', m.dataDir,
+      '--tick-ms', String(this.opts.tickMs),
+      '--election-ticks', String(this.opts.electionTicks),
+      '--log-level', 'warn',
+      ...(this.opts.extraArgs ?? []),
+    ];
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (b: Buffer): void => {
+      m.output.push(...b.toString().split('\n').filter((l) => l !== ''));
+      if (m.output.length > 200) m.output.splice(0, m.output.length - 200);
+    };
+    proc.stdout.on('data', keep);
+    proc.stderr.on('data', keep);
+    m.proc = proc;
+  }
+
+  /** SIGKILL: nothing is flushed, nothing is handed over. */
+  async kill(id: number): Promise<void> {
+    const m = this.member(id);
+    const p = m.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
+    m.proc = undefined;
+  }
+
+  /** SIGTERM: graceful stop (hands leadership over). */
+  async terminate(id: number): Promise<number | null> {
+    const m = this.member(id);
+    const p = m.proc;
+    if (!p || p.exitCode !== null) return p?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+    p.kill('SIGTERM');
+    const code = await exited;
+    m.proc = undefined;
+    return code;
+  }
+
+  restart(id: number): void {
+    this.spawn(this.member(id));
+  }
+
+  member(id: number): MemberProc {
+    const m = this.members.find((x) => x.id === id);
+    if (!m) throw new Error(`no member ${id}`);
+    return m;
+  }
+
+  arbor(id: number): Stub {
+    const s = new pkg.arbor.v1.Arbor(this.member(id).clientAddr, grpc.credentials.createInsecure()) as unknown as Stub;
+    this.stubs.push(s);
+    return s;
+  }
+
+  cluster(id: number): Stub {
+    const s = new pkg.arbor.v1.Cluster(this.member(id).clientAddr, grpc.credentials.createInsecure()) as unknown as Stub;
+    this.stubs.push(s);
+    return s;
+  }
+
+  /** Polls Status on live members until all live members agree on one leader. */
+  async waitForLeader(timeoutMs = 30_000, exclude: readonly number[] = []): Promise<number> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const leaders = new Set<number>();
+      let answered = 0;
+      let live = 0;
+      for (const m of this.members) {
+        if (!m.proc || exclude.includes(m.id)) continue;
+        live++;
+        try {
+          const st = await call(this.cluster(m.id), 'Status', {}, 1000);
+          answered++;
+          leaders.add(Number(st.leader_id));
+        } catch {
+          /* not up yet */
+        }
+      }
+      const [only] = [...leaders];
+      if (answered === live && leaders.size === 1 && only !== undefined && only > 0 && !exclude.includes(only)) return only;
+      if (Date.now() > until) {
+        throw new Error(`no agreed leader after ${timeoutMs} ms (saw ${[...leaders].join(',')})\n${this.logs()}`);
+      }
+      await sleep(100);
+    }
+  }
+
+  logs(): string {
+    return this.members.map((m) => `--- m${m.id}\n${m.output.slice(-30).join('\n')}`).join('\n');
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.stubs) s.close();
+    await Promise.all(this.members.map((m) => this.kill(m.id)));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export interface GrpcError extends Error {
+  code: number;
+  details: string;
+  metadata: grpc.Metadata;
+}
+
+export function call(stub: Stub, method: string, req: Msg, timeoutMs = 10_000): Promise<Msg> {
+  return new Promise((resolve, reject) => {
+    (stub[method] as (r: Msg, o: grpc.CallOptions, cb: (e: GrpcError | null, r: Msg) => void) => void).call(
+      stub,
+      req,
+      { deadline: Date.now() + timeoutMs, waitForReady: true },
+      (e, r) => (e ? reject(e) : resolve(r)),
+    );
+  });
+}
+
+/** The status code a call fails with (or throws if it succeeds). */
+export async function failure(p: Promise<unknown>): Promise<GrpcError> {
+  try {
+    await p;
+  } catch (e) {
+    return e as GrpcError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+export async function until<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await sleep(50);
+  }
+}
+
+/** Collects a watch stream's responses. */
+export function watchStream(stub: Stub, req: Msg): { responses: Msg[]; error: GrpcError | undefined; cancel(): void; ended: boolean } {
+  const call = (stub.Watch as (r: Msg) => grpc.ClientReadableStream<Msg>).call(stub, req);
+  const out = { responses: [] as Msg[], error: undefined as GrpcError | undefined, ended: false, cancel: () => call.cancel() };
+  call.on('data', (r: Msg) => out.responses.push(r));
+  call.on('error', (e: GrpcError) => {
+    out.error = e;
+    out.ended = true;
+  });
+  call.on('end', () => {
+    out.ended = true;
+  });
+  return out;
+}
+
+export function events(w: { responses: Msg[] }): Msg[] {
+  return w.responses.flatMap((r) => (r.events as Msg[] | undefined) ?? []);
+}
