@@ -1,0 +1,92 @@
+"""Proves the Arbor API from another language: stubs generated from proto/ by grpc_tools,
+then create / read / update / delete / children / multi / watch / sessions against a live
+cluster. Prints one line per check; exits non-zero on the first failure."""
+import sys
+import threading
+import time
+
+import grpc
+
+sys.path.insert(0, sys.argv[1])  # the directory with the generated arbor/v1/*_pb2*.py
+from arbor.v1 import arbor_pb2 as pb  # noqa: E402
+from arbor.v1 import arbor_pb2_grpc as rpc  # noqa: E402
+
+endpoints = sys.argv[2].split(",")
+stubs = [rpc.ArborStub(grpc.insecure_channel(e)) for e in endpoints]
+a, b = stubs[0], stubs[-1]
+T = 10
+
+
+def check(name, cond):
+    if not cond:
+        print("FAIL", name, flush=True)
+        sys.exit(1)
+    print("ok", name, flush=True)
+
+
+r = a.Create(pb.CreateRequest(path="/py", data=b"from python"), timeout=T)
+check("create returns the path", r.path == "/py")
+g = b.Get(pb.GetRequest(path="/py"), timeout=T)
+check("get on another member sees the data", g.data == b"from python" and g.stat.version == 0)
+s = b.Set(pb.SetRequest(path="/py", data=b"v1", expected_version=0), timeout=T)
+check("set bumps the version", s.stat.version == 1)
+try:
+    a.Set(pb.SetRequest(path="/py", data=b"v2", expected_version=0), timeout=T)
+    check("stale version refused", False)
+except grpc.RpcError as e:
+    check("stale version is FAILED_PRECONDITION", e.code() == grpc.StatusCode.FAILED_PRECONDITION)
+try:
+    a.Create(pb.CreateRequest(path="no-slash"), timeout=T)
+    check("bad path refused", False)
+except grpc.RpcError as e:
+    check("bad path is INVALID_ARGUMENT with a message", e.code() == grpc.StatusCode.INVALID_ARGUMENT and "/" in e.details())
+
+seq = [
+    a.Create(pb.CreateRequest(path="/py/n-", mode=pb.PERSISTENT_SEQUENTIAL), timeout=T).path for _ in range(3)
+]
+check("sequential names", seq == ["/py/n-%010d" % i for i in range(3)])
+kids = b.GetChildren(pb.GetChildrenRequest(path="/py"), timeout=T)
+check("children sorted", list(kids.children) == ["n-0000000000", "n-0000000001", "n-0000000002"])
+
+m = a.Multi(
+    pb.MultiRequest(
+        ops=[
+            pb.Op(create=pb.CreateRequest(path="/py/m1")),
+            pb.Op(check=pb.CheckOp(path="/py", expected_version=1)),
+        ]
+    ),
+    timeout=T,
+)
+check("multi applies", len(m.results) == 2 and m.results[0].create.path == "/py/m1")
+
+events = []
+got_created = threading.Event()
+
+
+def watch():
+    for resp in b.Watch(pb.WatchRequest(path="/py", scope=pb.SUBTREE), timeout=30):
+        if resp.created:
+            got_created.set()
+        for ev in resp.events:
+            events.append((ev.type, ev.path, ev.data))
+        if len(events) >= 2:
+            return
+
+
+t = threading.Thread(target=watch)
+t.start()
+got_created.wait(10)
+a.Set(pb.SetRequest(path="/py", data=b"watched", expected_version=-1), timeout=T)
+a.Delete(pb.DeleteRequest(path="/py/m1", expected_version=-1), timeout=T)
+t.join(30)
+check("watch on another member sees the update and the delete", events[:2] == [(pb.UPDATED, "/py", b"watched"), (pb.DELETED, "/py/m1", b"")])
+
+sess = a.OpenSession(pb.OpenSessionRequest(timeout_ms=5000), timeout=T)
+e = b.Create(pb.CreateRequest(path="/py/eph", mode=pb.EPHEMERAL, session_id=sess.session_id), timeout=T)
+check("ephemeral owned by the session", e.stat.ephemeral_owner == sess.session_id)
+a.CloseSession(pb.CloseSessionRequest(session_id=sess.session_id), timeout=T)
+check("closing the session deletes its ephemerals", not b.Exists(pb.ExistsRequest(path="/py/eph"), timeout=T).exists)
+
+b.Delete(pb.DeleteRequest(path="/py", expected_version=-1, recursive=True), timeout=T)
+check("recursive delete", not a.Exists(pb.ExistsRequest(path="/py"), timeout=T).exists)
+print("all python checks passed", flush=True)
