@@ -50,6 +50,8 @@ export function clusterHandlers(member: Member, ops: Operations, logger: Logger)
 
   const admin = async (op: AdminOp, deadline: number): Promise<Msg> => {
     await member.admin(op, deadline);
+    // Answer with the membership as of the change, also when the change ran on another member.
+    await member.linearize(deadline);
     return { members: membersOf(member) };
   };
 

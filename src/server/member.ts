@@ -190,6 +190,10 @@ export class Member implements PeerHandlerPort {
       this.book = new Map(this.opts.initialCluster);
       this.conf = { voters: [...this.opts.initialCluster.keys()].sort((a, b) => a - b), learners: [] };
       await storage.commitApply(this.appliedMetaNow(), []);
+    } else if (fresh && this.opts.join) {
+      // A joining member knows nothing yet but must be able to answer the leader; the leader's
+      // snapshot brings the real configuration and address book.
+      this.book = new Map(this.opts.initialCluster);
     }
     this.mem.applySnapshot({
       meta: { index: raft.snapshotMeta.index, term: raft.snapshotMeta.term, conf: this.conf },
@@ -674,21 +678,22 @@ export class Member implements PeerHandlerPort {
 
   private maybeCompact(applied: number): void {
     if (this.compacting || applied - this.lastCompacted < this.opts.snapshotEntries) return;
-    const upTo = applied - this.opts.catchUpEntries;
-    if (upTo <= this.lastCompacted) return;
+    this.compactTo(applied - this.opts.catchUpEntries).catch((e: unknown) => this.die(e));
+  }
+
+  /** Drops the log up to `upTo` (<= the durable applied index); later readers get snapshots. */
+  private async compactTo(upTo: number): Promise<void> {
+    if (this.compacting || upTo <= this.lastCompacted) return;
     this.compacting = true;
-    this.mem.createSnapshot(logIndex(upTo), this.conf, new Uint8Array(0));
-    this.mem.compact(logIndex(upTo));
-    this.opts.storage
-      .compactLog(logIndex(upTo))
-      .then(() => {
-        this.lastCompacted = upTo;
-        this.log.info({ upTo, applied }, 'log compacted');
-      })
-      .catch((e: unknown) => this.die(e))
-      .finally(() => {
-        this.compacting = false;
-      });
+    try {
+      this.mem.createSnapshot(logIndex(upTo), this.conf, new Uint8Array(0));
+      this.mem.compact(logIndex(upTo));
+      await this.opts.storage.compactLog(logIndex(upTo));
+      this.lastCompacted = upTo;
+      this.log.info({ upTo, applied: this.applied }, 'log compacted');
+    } finally {
+      this.compacting = false;
+    }
   }
 
   // ---------------------------------------------------------------- writes
@@ -904,6 +909,12 @@ export class Member implements PeerHandlerPort {
           throw new MemberError('alreadyExists', `member ${op.id} is already in the cluster`);
         }
         const info: MemberInfo = { id: nodeId(op.id), name: op.name, peerUrl: op.peerUrl, clientUrl: op.clientUrl };
+        // A new member must start from a snapshot, never from index 1: the founding configuration
+        // lives in the bootstrap state, not in the log, so replaying the log alone would give the
+        // newcomer a wrong view of who votes. Compacting up to the durable applied index
+        // guarantees the leader sends a snapshot first.
+        await this.applyChain;
+        await this.compactTo(this.applied);
         await this.proposeConf({ type: op.asLearner ? 'addLearner' : 'addVoter', nodeId: nodeId(op.id), context: encodeMemberInfo(info) }, deadline);
         return;
       }

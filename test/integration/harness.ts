@@ -51,6 +51,8 @@ export interface MemberProc {
   readonly httpAddr: string;
   readonly dataDir: string;
   proc: ChildProcess | undefined;
+  /** Set for members that joined a running cluster: the --initial-cluster they were given. */
+  joinedWith?: string;
   /** Last lines of stderr/stdout, for failure messages. */
   output: string[];
 }
@@ -86,13 +88,37 @@ export class TestCluster {
         output: [],
       });
     }
+    void c.founders;
     for (const m of c.members) c.spawn(m);
     await c.waitForLeader();
     return c;
   }
 
-  get initialCluster(): string {
-    return this.members.map((m) => `${m.id}=${m.peerAddr}|${m.clientAddr}`).join(',');
+  private foundersFlag = '';
+
+  /** The founding members, as --initial-cluster. */
+  get founders(): string {
+    if (this.foundersFlag === '') {
+      this.foundersFlag = this.members.map((m) => `${m.id}=${m.peerAddr}|${m.clientAddr}`).join(',');
+    }
+    return this.foundersFlag;
+  }
+
+  /** Starts a new member process that joins the running cluster (add it with AddMember). */
+  async spawnJoiner(id: number): Promise<MemberProc> {
+    const m: MemberProc = {
+      id,
+      clientAddr: `127.0.0.1:${await freePort()}`,
+      peerAddr: `127.0.0.1:${await freePort()}`,
+      httpAddr: `127.0.0.1:${await freePort()}`,
+      dataDir: path.join(this.dir, `m${id}`),
+      proc: undefined,
+      joinedWith: this.founders,
+      output: [],
+    };
+    this.members.push(m);
+    this.spawn(m);
+    return m;
   }
 
   spawn(m: MemberProc): void {
@@ -102,7 +128,8 @@ export class TestCluster {
       '--client-addr', m.clientAddr,
       '--peer-addr', m.peerAddr,
       '--http-addr', m.httpAddr,
-      '--initial-cluster', this.initialCluster,
+      '--initial-cluster', m.joinedWith ?? this.founders,
+      ...(m.joinedWith !== undefined ? ['--join'] : []),
       '--data-dir', m.dataDir,
       '--tick-ms', String(this.opts.tickMs),
       '--election-ticks', String(this.opts.electionTicks),
