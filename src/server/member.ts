@@ -22,7 +22,7 @@ import { EntryType } from '../raft/types.js';
 import { RawNode } from '../raft/raw-node.js';
 import { MemoryStorage } from '../raft/memory-storage.js';
 import { decodeMessage, encodeMessage } from '../raft/codec.js';
-import { decodeConfChange, encodeConfChange } from '../raft/conf-change.js';
+import { bootstrapState, decodeConfChange } from '../raft/conf-change.js';
 import type { Message } from '../raft/messages.js';
 import { DataTree } from '../tree/data-tree.js';
 import type { Envelope, Command } from '../tree/commands.js';
@@ -183,13 +183,18 @@ export class Member implements PeerHandlerPort {
     // Watch history is in memory only: replay starts after what this process applied.
     this.watches.reset(this.applied, unavailable('member restarted'));
 
-    const raft = await storage.loadRaft();
+    let raft = await storage.loadRaft();
     const fresh = raft.hardState.term === 0 && raft.entries.length === 0 && this.applied === 0;
-    if (fresh && !this.opts.join && this.conf.voters.length === 0) {
-      // Bootstrap: every initial member starts from the same configuration at index 0.
+    if (fresh && !this.opts.join) {
+      // Bootstrap the etcd way: the founding voters are committed ConfChange entries of term 1,
+      // identical on every founder, so the configuration is in the log and a member that later
+      // replays it from index 1 learns who votes.
+      const voters = [...this.opts.initialCluster.keys()].sort((a, b) => a - b);
+      const b = bootstrapState(voters);
       this.book = new Map(this.opts.initialCluster);
-      this.conf = { voters: [...this.opts.initialCluster.keys()].sort((a, b) => a - b), learners: [] };
       await storage.commitApply(this.appliedMetaNow(), []);
+      await storage.persist({ hardState: b.hardState, entries: b.entries });
+      raft = await storage.loadRaft();
     } else if (fresh && this.opts.join) {
       // A joining member knows nothing yet but must be able to answer the leader; the leader's
       // snapshot brings the real configuration and address book.

@@ -1,0 +1,136 @@
+/**
+ * The replicated command vocabulary. Everything nondeterministic (time, session ids, which
+ * nodes expired) is fixed by the leader before replication, as in ZooKeeper's transactions, so
+ * every replica applying the same envelope computes the same result.
+ */
+import type { SessionId } from '../util/brand.js';
+
+/** arbor.v1.CreateMode, in proto order (index = proto enum number). */
+export const CREATE_MODES = [
+  'persistent',
+  'ephemeral',
+  'persistentSequential',
+  'ephemeralSequential',
+  'container',
+  'persistentWithTtl',
+] as const;
+export type CreateMode = (typeof CREATE_MODES)[number];
+
+/** The proto enum number → mode; undefined for unknown numbers. */
+export function createModeFromProto(n: number): CreateMode | undefined {
+  return CREATE_MODES[n];
+}
+
+export function createModeToProto(m: CreateMode): number {
+  return CREATE_MODES.indexOf(m);
+}
+
+export function isSequential(m: CreateMode): boolean {
+  return m === 'persistentSequential' || m === 'ephemeralSequential';
+}
+
+export function isEphemeral(m: CreateMode): boolean {
+  return m === 'ephemeral' || m === 'ephemeralSequential';
+}
+
+export interface CreateCommand {
+  readonly type: 'create';
+  /** For sequential modes, the prefix to which the 10-digit suffix is appended. */
+  readonly path: string;
+  readonly data: Uint8Array;
+  readonly mode: CreateMode;
+  /** Owner of an ephemeral (required ≠ 0 for ephemeral modes; ignored otherwise). */
+  readonly sessionId: SessionId;
+  /** Required > 0 for persistentWithTtl; must be 0 otherwise. */
+  readonly ttlMs: number;
+  /** Create missing ancestors as persistent nodes (same revision). */
+  readonly createParents: boolean;
+}
+
+export interface SetCommand {
+  readonly type: 'set';
+  readonly path: string;
+  readonly data: Uint8Array;
+  /** -1: any version. */
+  readonly expectedVersion: number;
+}
+
+export interface DeleteCommand {
+  readonly type: 'delete';
+  readonly path: string;
+  /** -1: any version. Checked against the top node only when recursive. */
+  readonly expectedVersion: number;
+  readonly recursive: boolean;
+}
+
+/** Only inside a multi. */
+export interface CheckCommand {
+  readonly type: 'check';
+  readonly path: string;
+  readonly expectedVersion: number;
+}
+
+export type MultiOp = CreateCommand | SetCommand | DeleteCommand | CheckCommand;
+
+/** All or nothing; every op shares the entry's revision. */
+export interface MultiCommand {
+  readonly type: 'multi';
+  readonly ops: readonly MultiOp[];
+}
+
+/** The new session's id is the revision of this entry. */
+export interface OpenSessionCommand {
+  readonly type: 'openSession';
+  readonly timeoutMs: number;
+}
+
+export interface CloseSessionCommand {
+  readonly type: 'closeSession';
+  readonly sessionId: SessionId;
+}
+
+/** Decided by the leader (liveness is not in the tree); unknown ids are skipped. */
+export interface ExpireSessionsCommand {
+  readonly type: 'expireSessions';
+  readonly sessionIds: readonly SessionId[];
+}
+
+/** A leader-decided delete of an expired TTL node or an emptied container (ZooKeeper's ContainerManager). */
+export interface SweepTarget {
+  readonly path: string;
+  readonly expectedVersion: number;
+  readonly expectedChildrenVersion?: number;
+}
+
+/** Targets that changed since the leader chose them are skipped, not errors. */
+export interface SweepCommand {
+  readonly type: 'sweep';
+  readonly targets: readonly SweepTarget[];
+}
+
+export type Command =
+  | CreateCommand
+  | SetCommand
+  | DeleteCommand
+  | CheckCommand
+  | MultiCommand
+  | OpenSessionCommand
+  | CloseSessionCommand
+  | ExpireSessionsCommand
+  | SweepCommand;
+
+/** Exactly-once header (arbor.v1.RequestHeader; Raft dissertation §6.3). */
+export interface ClientHeader {
+  readonly clientId: string;
+  readonly seq: number;
+  /** Every seq below this one has been answered; their cached results may be dropped. */
+  readonly firstUnacked: number;
+}
+
+/** One Raft log entry's payload. */
+export interface Envelope {
+  /** The leader's wall clock when it proposed the entry: the only clock the tree sees. */
+  readonly timeMs: number;
+  readonly client?: ClientHeader;
+  readonly command: Command;
+}

@@ -1,0 +1,40 @@
+/**
+ * Expected failures of tree commands, as values (STYLE.md habit 4). The api layer maps codes to
+ * gRPC status: noNode→NOT_FOUND, nodeExists→ALREADY_EXISTS, badVersion/notEmpty/
+ * noChildrenForEphemerals/sessionExpired/duplicateUnknown→FAILED_PRECONDITION,
+ * invalidPath/invalidArgument/tooLarge→INVALID_ARGUMENT, limitExceeded→RESOURCE_EXHAUSTED.
+ */
+export const TREE_ERROR_CODES = [
+  'noNode',
+  'nodeExists',
+  'badVersion',
+  'notEmpty',
+  'noChildrenForEphemerals',
+  'sessionExpired',
+  'invalidPath',
+  'invalidArgument',
+  'tooLarge',
+  'limitExceeded',
+  // A retry whose cached result was already forgotten (acknowledged, evicted by the per-client
+  // cap): the command WAS applied once, but its answer is gone (Raft dissertation §6.3).
+  'duplicateUnknown',
+] as const;
+export type TreeErrorCode = (typeof TREE_ERROR_CODES)[number];
+
+export interface TreeError {
+  readonly code: TreeErrorCode;
+  /** Says what to fix, e.g. "parent '/a' does not exist: create it first or set createParents". */
+  readonly message: string;
+  readonly path?: string;
+  /** For multi: the index of the op that failed. */
+  readonly failedOp?: number;
+}
+
+export function treeError(code: TreeErrorCode, message: string, path?: string): TreeError {
+  return path === undefined ? { code, message } : { code, message, path };
+}
+
+/** The same error, attributed to op `index` of a multi. */
+export function withFailedOp(e: TreeError, index: number): TreeError {
+  return { ...e, failedOp: index, message: `op ${index}: ${e.message}` };
+}

@@ -1,0 +1,252 @@
+/** RawNode driven message by message: paper rules that need precise control. */
+import { describe, expect, it } from 'vitest';
+import { describeReady } from '../../src/raft/describe.js';
+import { MemoryStorage } from '../../src/raft/memory-storage.js';
+import type { Message } from '../../src/raft/messages.js';
+import { RawNode } from '../../src/raft/raw-node.js';
+import type { RaftConfig, Ready } from '../../src/raft/raw-node.js';
+import type { Entry } from '../../src/raft/types.js';
+import type { LogIndex, NodeId, Term } from '../../src/util/brand.js';
+import { seededRng } from '../../src/util/rng.js';
+
+const n = (x: number): NodeId => x as NodeId;
+const li = (x: number): LogIndex => x as LogIndex;
+const tm = (x: number): Term => x as Term;
+const E = (index: number, term: number): Entry => ({
+  index: li(index),
+  term: tm(term),
+  type: 0,
+  data: new Uint8Array([index]),
+});
+
+function node(
+  id: number,
+  voters: number[],
+  opts: Partial<RaftConfig> = {},
+  ents: Entry[] = [],
+  term = 0,
+): { raw: RawNode; st: MemoryStorage } {
+  const st = new MemoryStorage({ voters: voters.map(n), learners: [] });
+  st.append(ents);
+  st.setHardState({ term: tm(term), vote: n(0), commit: li(0) });
+  const raw = new RawNode(
+    {
+      id: n(id),
+      electionTick: 10,
+      heartbeatTick: 1,
+      maxSizePerMsg: 1 << 20,
+      maxInflightMsgs: 8,
+      preVote: false,
+      checkQuorum: false,
+      ...opts,
+    },
+    st,
+    seededRng(id),
+  );
+  return { raw, st };
+}
+
+/** Handles one Ready like a server would (persist into storage, return messages). */
+function drain(raw: RawNode, st: MemoryStorage): { msgs: Message[]; rds: Ready[] } {
+  const msgs: Message[] = [];
+  const rds: Ready[] = [];
+  while (raw.hasReady()) {
+    const rd = raw.ready();
+    rds.push(rd);
+    if (rd.snapshot) st.applySnapshot(rd.snapshot);
+    st.append(rd.entries);
+    if (rd.hardState) st.setHardState(rd.hardState);
+    msgs.push(...rd.messages);
+    raw.advance(rd);
+  }
+  return { msgs, rds };
+}
+
+function makeLeader(raw: RawNode, st: MemoryStorage, voters: number[]): Message[] {
+  raw.campaign();
+  const { msgs } = drain(raw, st);
+  const term = raw.status().term;
+  for (const v of voters)
+    if (v !== raw.status().id)
+      raw.step({ type: 'voteResp', from: n(v), to: raw.status().id, term, reject: false });
+  expect(raw.status().role).toBe('leader');
+  return [...msgs, ...drain(raw, st).msgs];
+}
+
+describe('RawNode', () => {
+  it('Figure 8 / §5.4.2: replicas of an old-term entry do not commit it; the current-term entry does', () => {
+    // Log: entries 1..2 of term 1, 3 of term 2 (uncommitted). We become leader of term 3.
+    const { raw, st } = node(1, [1, 2, 3], {}, [E(1, 1), E(2, 1), E(3, 2)], 2);
+    makeLeader(raw, st, [1, 2, 3]);
+    const term = raw.status().term;
+    expect(term).toBe(3);
+    // A majority now holds index 3 (term 2): still not committed.
+    raw.step({
+      type: 'appResp',
+      from: n(2),
+      to: n(1),
+      term: tm(3),
+      index: li(3),
+      reject: false,
+      rejectHint: li(0),
+      logTerm: tm(0),
+    });
+    expect(raw.status().commit).toBe(0);
+    // The no-op at index 4 (term 3) reaches a majority: 4 and everything before it commit.
+    raw.step({
+      type: 'appResp',
+      from: n(2),
+      to: n(1),
+      term: tm(3),
+      index: li(4),
+      reject: false,
+      rejectHint: li(0),
+      logTerm: tm(0),
+    });
+    expect(raw.status().commit).toBe(4);
+  });
+
+  it('fast backtracking: a rejection hint skips a whole conflicting term', () => {
+    const { raw, st } = node(1, [1, 2], {}, [E(1, 1), E(2, 3), E(3, 3), E(4, 3)], 3);
+    makeLeader(raw, st, [1, 2]);
+    // Follower has term-2 entries from 2 onward: it hints (index 4, term 2).
+    raw.step({
+      type: 'appResp',
+      from: n(2),
+      to: n(1),
+      term: tm(4),
+      index: li(5),
+      reject: false,
+      rejectHint: li(0),
+      logTerm: tm(0),
+    });
+    const { raw: r2, st: s2 } = node(
+      2,
+      [1, 2],
+      {},
+      [E(1, 1), E(2, 2), E(3, 2), E(4, 2), E(5, 2), E(6, 2)],
+      3,
+    );
+    r2.step({
+      type: 'app',
+      from: n(1),
+      to: n(2),
+      term: tm(4),
+      index: li(5),
+      logTerm: tm(4),
+      commit: li(0),
+      entries: [],
+    });
+    const resp = drain(r2, s2).msgs.find((m) => m.type === 'appResp');
+    expect(resp).toMatchObject({ reject: true, index: 5, rejectHint: 5, logTerm: 2 });
+  });
+
+  it('accepts an append response beyond the planned snapshot and resumes replication', () => {
+    const { raw, st } = node(1, [1, 2], {}, [E(1, 1), E(2, 1), E(3, 1), E(4, 1), E(5, 1)], 1);
+    st.createSnapshot(li(3), { voters: [n(1), n(2)], learners: [] }, new Uint8Array());
+    st.compact(li(3));
+    makeLeader(raw, st, [1, 2]);
+    // Follower says it has nothing: leader backs off to 0 and must send a snapshot.
+    raw.step({
+      type: 'appResp',
+      from: n(2),
+      to: n(1),
+      term: tm(2),
+      index: li(5),
+      reject: true,
+      rejectHint: li(0),
+      logTerm: tm(0),
+    });
+    const { msgs } = drain(raw, st);
+    expect(msgs.some((m) => m.type === 'snap' && m.snapshot.meta.index === 3)).toBe(true);
+    expect(raw.status().progress?.get(n(2))?.state).toBe('snapshot');
+    // The transport streamed a newer image (index 5); the follower acks 6 (it also got the no-op).
+    raw.step({
+      type: 'appResp',
+      from: n(2),
+      to: n(1),
+      term: tm(2),
+      index: li(6),
+      reject: false,
+      rejectHint: li(0),
+      logTerm: tm(0),
+    });
+    expect(raw.status().progress?.get(n(2))).toMatchObject({ state: 'replicate', match: 6, next: 7 });
+    raw.reportSnapshot(n(2), true); // late report: ignored, not in snapshot state any more
+    expect(raw.status().progress?.get(n(2))?.state).toBe('replicate');
+    raw.reportUnreachable(n(2));
+    expect(raw.status().progress?.get(n(2))?.state).toBe('probe');
+  });
+
+  it('a follower installs a snapshot newer than its commit and reports it in Ready', () => {
+    const { raw, st } = node(2, [1, 2], {}, [E(1, 1)], 1);
+    raw.step({
+      type: 'snap',
+      from: n(1),
+      to: n(2),
+      term: tm(2),
+      snapshot: {
+        meta: { index: li(10), term: tm(2), conf: { voters: [n(1), n(2), n(3)], learners: [] } },
+        data: new Uint8Array(),
+      },
+    });
+    const { rds, msgs } = drain(raw, st);
+    expect(rds[0]?.snapshot?.meta.index).toBe(10);
+    expect(msgs[0]).toMatchObject({ type: 'appResp', index: 10, reject: false });
+    expect(raw.status()).toMatchObject({ commit: 10, applied: 10, conf: { voters: [1, 2, 3] } });
+    // An older snapshot is answered with our commit index and ignored.
+    raw.step({
+      type: 'snap',
+      from: n(1),
+      to: n(2),
+      term: tm(2),
+      snapshot: {
+        meta: { index: li(5), term: tm(1), conf: { voters: [], learners: [] } },
+        data: new Uint8Array(),
+      },
+    });
+    expect(drain(raw, st).msgs[0]).toMatchObject({ type: 'appResp', index: 10 });
+  });
+
+  it('answers a stale leader so it learns the newer term; drops misrouted and unknown peers', () => {
+    const { raw, st } = node(2, [1, 2, 3], { checkQuorum: true }, [], 5);
+    raw.step({ type: 'heartbeat', from: n(1), to: n(2), term: tm(3), commit: li(0), readSeq: 0 });
+    expect(drain(raw, st).msgs[0]).toMatchObject({ type: 'appResp', term: 5 });
+    expect(raw.step({ type: 'timeoutNow', from: n(1), to: n(9), term: tm(5) })).toEqual({
+      ok: false,
+      error: { type: 'misrouted' },
+    });
+    const { raw: l, st: ls } = node(1, [1, 2], {}, [], 0);
+    makeLeader(l, ls, [1, 2]);
+    expect(
+      l.step({ type: 'heartbeatResp', from: n(7), to: n(1), term: l.status().term, readSeq: 0 }).ok,
+    ).toBe(false);
+  });
+
+  it('refuses proposals over maxUncommittedEntriesSize, accepting one batch when empty', () => {
+    const { raw, st } = node(1, [1, 2], { maxUncommittedEntriesSize: 10 }, [], 0);
+    makeLeader(raw, st, [1, 2]);
+    expect(raw.propose([new Uint8Array(20)]).ok).toBe(true);
+    expect(raw.propose([new Uint8Array(1)])).toEqual({ ok: false, error: { type: 'tooLarge' } });
+  });
+
+  it('one outstanding Ready at a time; describeReady renders deterministically', () => {
+    const { raw, st } = node(1, [1], {}, [], 0);
+    raw.campaign();
+    const rd = raw.ready();
+    expect(raw.hasReady()).toBe(false);
+    expect(() => raw.ready()).toThrow();
+    expect(describeReady(rd)).toBe(
+      'soft{lead=1 leader} hard{term=1 vote=1 commit=1} entries=[1/1 noop] committed=[1/1 noop] sync',
+    );
+    st.append(rd.entries);
+    raw.advance(rd);
+    expect(raw.status().applied).toBe(1);
+    expect(() => raw.advance(rd)).toThrow();
+    const r = raw.propose([new Uint8Array(3), new Uint8Array(4)]);
+    expect(r).toEqual({ ok: true, value: { term: 1, firstIndex: 2 } });
+    expect(describeReady(drain(raw, st).rds[0] as Ready)).toBe(
+      'hard{term=1 vote=1 commit=3} entries=[1/2 3B, 1/3 4B] committed=[1/2 3B, 1/3 4B] sync',
+    );
+  });
+});
