@@ -16,6 +16,7 @@ const TREE_CODE: Readonly<Record<TreeErrorCode, grpc.status>> = {
   noChildrenForEphemerals: grpc.status.FAILED_PRECONDITION,
   sessionExpired: grpc.status.FAILED_PRECONDITION,
   duplicateUnknown: grpc.status.FAILED_PRECONDITION,
+  outOfOrder: grpc.status.ABORTED,
   invalidPath: grpc.status.INVALID_ARGUMENT,
   invalidArgument: grpc.status.INVALID_ARGUMENT,
   tooLarge: grpc.status.INVALID_ARGUMENT,

@@ -12,7 +12,10 @@ import { loadArborProto } from '../api/proto.js';
 const N = 3;
 const root = process.env.ARBOR_LOCAL_DATA ?? path.resolve('data');
 const serverJs = fileURLToPath(new URL('./server.js', import.meta.url));
-const cluster = Array.from({ length: N }, (_, i) => `${i + 1}=127.0.0.1:${4191 + i}|127.0.0.1:${4181 + i}`).join(',');
+const cluster = Array.from(
+  { length: N },
+  (_, i) => `${i + 1}=127.0.0.1:${4191 + i}|127.0.0.1:${4181 + i}`,
+).join(',');
 
 const children: ChildProcess[] = [];
 let stopping = false;
@@ -20,23 +23,34 @@ let stopping = false;
 for (let i = 1; i <= N; i++) {
   const args = [
     serverJs,
-    '--id', String(i),
-    '--name', `m${i}`,
-    '--client-addr', `127.0.0.1:${4180 + i}`,
-    '--peer-addr', `127.0.0.1:${4190 + i}`,
-    '--http-addr', `127.0.0.1:${4200 + i}`,
-    '--initial-cluster', cluster,
-    '--data-dir', path.join(root, `m${i}`),
+    '--id',
+    String(i),
+    '--name',
+    `m${i}`,
+    '--client-addr',
+    `127.0.0.1:${4180 + i}`,
+    '--peer-addr',
+    `127.0.0.1:${4190 + i}`,
+    '--http-addr',
+    `127.0.0.1:${4200 + i}`,
+    '--initial-cluster',
+    cluster,
+    '--data-dir',
+    path.join(root, `m${i}`),
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   child.on('exit', (code, signal) => {
     if (!stopping) {
-      console.error(`member m${i} exited unexpectedly (code ${code}, signal ${signal}); stopping the cluster`);
+      console.error(
+        `member m${i} exited unexpectedly (code ${code}, signal ${signal}); stopping the cluster`,
+      );
       shutdown(1);
     }
   });
   children.push(child);
-  console.log(`m${i}: clients 127.0.0.1:${4180 + i}  peers 127.0.0.1:${4190 + i}  http http://127.0.0.1:${4200 + i}  data ${path.join(root, `m${i}`)}`);
+  console.log(
+    `m${i}: clients 127.0.0.1:${4180 + i}  peers 127.0.0.1:${4190 + i}  http http://127.0.0.1:${4200 + i}  data ${path.join(root, `m${i}`)}`,
+  );
 }
 
 function shutdown(code: number): void {
@@ -70,23 +84,25 @@ const Ctor = grpc.makeGenericClientConstructor(proto.cluster, 'Cluster');
 const client = new Ctor('127.0.0.1:4181', grpc.credentials.createInsecure());
 const started = Date.now();
 const poll = (): void => {
-  (client as unknown as { Status(req: object, opts: object, cb: (e: Error | null, r?: { leader_id: string }) => void): void }).Status(
-    {},
-    { deadline: Date.now() + 1000 },
-    (e, r) => {
-      const leader = r ? Number(r.leader_id) : 0;
-      if (!e && leader > 0) {
-        console.log(`leader: m${leader} (127.0.0.1:${4180 + leader}) — cluster ready. Try: npx arbor ls / ; Ctrl-C stops it.`);
-        client.close();
-        return;
-      }
-      if (Date.now() - started > 60_000) {
-        console.error('no leader after 60 s; check the members\' logs');
-        client.close();
-        return;
-      }
-      setTimeout(poll, 200);
-    },
-  );
+  (
+    client as unknown as {
+      Status(req: object, opts: object, cb: (e: Error | null, r?: { leader_id: string }) => void): void;
+    }
+  ).Status({}, { deadline: Date.now() + 1000 }, (e, r) => {
+    const leader = r ? Number(r.leader_id) : 0;
+    if (!e && leader > 0) {
+      console.log(
+        `leader: m${leader} (127.0.0.1:${4180 + leader}) — cluster ready. Try: npx arbor ls / ; Ctrl-C stops it.`,
+      );
+      client.close();
+      return;
+    }
+    if (Date.now() - started > 60_000) {
+      console.error("no leader after 60 s; check the members' logs");
+      client.close();
+      return;
+    }
+    setTimeout(poll, 200);
+  });
 };
 setTimeout(poll, 300);

@@ -20,6 +20,8 @@ export interface ClientEntry {
 
 export type ClientLookup =
   | { readonly type: 'new' }
+  /** Not applied and must not apply now: `highest` is the client's last applied sequence. */
+  | { readonly type: 'outOfOrder'; readonly highest: number }
   | { readonly type: 'cached'; readonly bytes: Uint8Array }
   | { readonly type: 'forgotten'; readonly floor: number };
 
@@ -43,12 +45,24 @@ export class ClientTable {
     return this.map.get(clientId);
   }
 
-  lookup(clientId: string, seq: number): ClientLookup {
+  /**
+   * Per-client FIFO: a client numbers its writes 1, 2, 3... and says with firstUnacked which
+   * earlier ones it still waits for. A write applies only if every earlier write of the client
+   * has applied or been answered (seq <= max(firstUnacked, highest + 1)), and never after a later
+   * one (seq > highest). So pipelined writes keep their order even when a leader change loses
+   * some of them and the client retries.
+   */
+  lookup(clientId: string, seq: number, firstUnacked: number): ClientLookup {
     const e = this.map.get(clientId);
-    if (e === undefined) return { type: 'new' };
-    if (seq < e.floor) return { type: 'forgotten', floor: e.floor };
-    const bytes = e.results.get(seq);
-    return bytes === undefined ? { type: 'new' } : { type: 'cached', bytes };
+    const highest = e === undefined ? 0 : (e.seqs[e.seqs.length - 1] ?? e.floor - 1);
+    if (e !== undefined) {
+      if (seq < e.floor) return { type: 'forgotten', floor: e.floor };
+      const bytes = e.results.get(seq);
+      if (bytes !== undefined) return { type: 'cached', bytes };
+      if (seq < highest) return { type: 'outOfOrder', highest };
+    }
+    if (seq > Math.max(firstUnacked, highest + 1)) return { type: 'outOfOrder', highest };
+    return { type: 'new' };
   }
 
   /**

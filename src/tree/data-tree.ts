@@ -243,7 +243,7 @@ export class DataTree {
   private applyValid(env: Envelope): ApplyOutcome {
     const c = env.client;
     if (c !== undefined) {
-      const seen = this.clients.lookup(c.clientId, c.seq);
+      const seen = this.clients.lookup(c.clientId, c.seq, c.firstUnacked);
       switch (seen.type) {
         case 'cached':
           // §6.3: a retry of an applied command gets the original answer and changes nothing.
@@ -255,6 +255,17 @@ export class DataTree {
                 'duplicateUnknown',
                 `request ${c.seq} of client ${quote(c.clientId)} was already applied but its result is no longer kept ` +
                   `(results below ${seen.floor} are dropped): do not retry acknowledged requests; read the state instead`,
+              ),
+            ),
+            events: [],
+          };
+        case 'outOfOrder':
+          return {
+            result: err(
+              treeError(
+                'outOfOrder',
+                `request ${c.seq} of client ${quote(c.clientId)} would apply out of order (last applied: ${seen.highest}, ` +
+                  `first unanswered: ${c.firstUnacked}); it was not applied: retry the client's requests in order`,
               ),
             ),
             events: [],

@@ -1,7 +1,7 @@
 /**
  * Expected failures of tree commands, as values (STYLE.md habit 4). The api layer maps codes to
  * gRPC status: noNode→NOT_FOUND, nodeExists→ALREADY_EXISTS, badVersion/notEmpty/
- * noChildrenForEphemerals/sessionExpired/duplicateUnknown→FAILED_PRECONDITION,
+ * noChildrenForEphemerals/sessionExpired/duplicateUnknown→FAILED_PRECONDITION, outOfOrder→ABORTED,
  * invalidPath/invalidArgument/tooLarge→INVALID_ARGUMENT, limitExceeded→RESOURCE_EXHAUSTED.
  */
 export const TREE_ERROR_CODES = [
@@ -18,6 +18,10 @@ export const TREE_ERROR_CODES = [
   // A retry whose cached result was already forgotten (acknowledged, evicted by the per-client
   // cap): the command WAS applied once, but its answer is gone (Raft dissertation §6.3).
   'duplicateUnknown',
+  // A request that would apply out of the order its client sent it in (an earlier request of
+  // the same client is still unanswered, or a later one already applied). Not applied: the
+  // client retries in order. This is what keeps per-client FIFO across leader changes.
+  'outOfOrder',
 ] as const;
 export type TreeErrorCode = (typeof TREE_ERROR_CODES)[number];
 

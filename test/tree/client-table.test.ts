@@ -97,3 +97,35 @@ describe('exactly-once client table (Raft dissertation §6.3)', () => {
     );
   });
 });
+
+describe('per-client order: a write never applies out of the order its client sent it', () => {
+  it('a write whose earlier unanswered write has not applied is refused (outOfOrder) and not recorded', () => {
+    const d = new Driver();
+    d.ok(create('/a'), hdr(1, 1));
+    // Request 2 was lost in a leader change; 3 (sent while 2 was unanswered) must not overtake it.
+    const e = d.fail(create('/c'), hdr(3, 2));
+    expect(e.code).toBe('outOfOrder');
+    expect(e.message).toMatch(/retry the client's requests in order/);
+    expect(d.tree.exists('/c')).toBeUndefined();
+    // The client retries in order: 2, then 3; both apply.
+    expect(d.ok(create('/b'), hdr(2, 2))).toMatchObject({ path: '/b' });
+    expect(d.ok(create('/c'), hdr(3, 2))).toMatchObject({ path: '/c' });
+  });
+
+  it('a write the client gave up on never applies after a later one', () => {
+    const d = new Driver();
+    d.ok(create('/a'), hdr(1, 1));
+    // The client stopped waiting for 2 (answered "unknown") and sent 3 with firstUnacked 3.
+    d.ok(create('/c'), hdr(3, 3));
+    // A delayed copy of 2 arrives: the client declared everything below 3 answered, so it is refused.
+    const late = d.fail(create('/b'), hdr(2, 2));
+    expect(late.code).toBe('duplicateUnknown');
+    expect(d.tree.exists('/b')).toBeUndefined();
+  });
+
+  it('a first contact may start at any sequence once earlier ones are answered', () => {
+    const d = new Driver();
+    expect(d.ok(create('/x'), hdr(41, 41, 'late-joiner'))).toMatchObject({ path: '/x' });
+    expect(d.fail(create('/y'), hdr(43, 42, 'late-joiner')).code).toBe('outOfOrder');
+  });
+});

@@ -1,0 +1,121 @@
+/**
+ * One member as seen by the client: a lazily opened channel shared by the Arbor and Cluster
+ * services, and at most one live pipelined request stream on it.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { status as Status } from '@grpc/grpc-js';
+import { CancelledError, toArborError, type ArborError } from './errors.js';
+import { loadArborProtos } from './proto.js';
+import { RequestStream } from './request-stream.js';
+import { UNARY_METHOD, type WireOpName, type WireOps } from './wire.js';
+
+type UnaryCallback = (err: grpc.ServiceError | null, res?: unknown) => void;
+type UnaryMethod = (
+  req: unknown,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: UnaryCallback,
+) => grpc.ClientUnaryCall;
+
+/** One unary RPC bounded by `deadline` (epoch ms) and cancelled by `signal`. */
+export function unaryCall<Res>(
+  client: grpc.Client,
+  method: string,
+  req: unknown,
+  deadline: number,
+  signal?: AbortSignal,
+): Promise<Res> {
+  return new Promise<Res>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new CancelledError('aborted by caller', { cause: signal.reason }));
+      return;
+    }
+    const fn = (client as unknown as Record<string, UnaryMethod | undefined>)[method];
+    if (!fn) {
+      reject(new Error(`no such method: ${method}`));
+      return;
+    }
+    const onAbort = (): void => call.cancel();
+    const call = fn.call(client, req, new grpc.Metadata(), { deadline: new Date(deadline) }, (err, res) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (err) {
+        reject(
+          signal?.aborted && err.code === Status.CANCELLED
+            ? new CancelledError('aborted by caller', { cause: signal.reason })
+            : toArborError(err),
+        );
+      } else resolve(res as Res);
+    });
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export class Endpoint {
+  private arbor: grpc.Client | undefined;
+  private cluster: grpc.Client | undefined;
+  private stream: RequestStream | undefined;
+  /** Set when the member answered Stream with UNIMPLEMENTED: use unary RPCs from then on. */
+  private streamUnsupported = false;
+  private closed = false;
+
+  constructor(
+    readonly address: string,
+    private readonly credentials: grpc.ChannelCredentials,
+  ) {}
+
+  arborClient(): grpc.Client {
+    if (this.closed) throw new CancelledError('client closed');
+    if (!this.arbor) {
+      const { Arbor } = loadArborProtos();
+      this.arbor = new Arbor(this.address, this.credentials);
+    }
+    return this.arbor;
+  }
+
+  clusterClient(): grpc.Client {
+    if (!this.cluster) {
+      const { Cluster } = loadArborProtos();
+      // Share the Arbor client's channel: one HTTP/2 connection per member.
+      this.cluster = new Cluster(this.address, this.credentials, {
+        channelOverride: this.arborClient().getChannel(),
+      });
+    }
+    return this.cluster;
+  }
+
+  /** Send one operation, pipelined on the member's stream unless unary is asked for. */
+  invoke<K extends WireOpName>(
+    transport: 'stream' | 'unary',
+    op: K,
+    req: WireOps[K]['req'],
+    deadline: number,
+    signal?: AbortSignal,
+  ): Promise<WireOps[K]['res']> {
+    if (transport === 'stream' && !this.streamUnsupported) {
+      return this.requestStream().send(op, req, deadline, signal);
+    }
+    return unaryCall<WireOps[K]['res']>(this.arborClient(), UNARY_METHOD[op], req, deadline, signal);
+  }
+
+  private requestStream(): RequestStream {
+    if (!this.stream || this.stream.broken) {
+      this.stream = new RequestStream(this.arborClient(), (s, cause) => this.onStreamBroken(s, cause));
+    }
+    return this.stream;
+  }
+
+  private onStreamBroken(s: RequestStream, cause: ArborError): void {
+    if (this.stream === s) this.stream = undefined;
+    if (cause.code === Status.UNIMPLEMENTED) this.streamUnsupported = true;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.stream?.close();
+    this.stream = undefined;
+    this.cluster?.close();
+    this.arbor?.close();
+    this.cluster = undefined;
+    this.arbor = undefined;
+  }
+}

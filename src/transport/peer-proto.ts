@@ -1,0 +1,91 @@
+/**
+ * The peer protocol (proto/arbor/v1/raft.proto) loaded at runtime with proto-loader. Generated
+ * shapes stay inside src/transport: everything else sees NodeId and Uint8Array.
+ *
+ * Decoded `bytes` fields are Buffer views into the received frame (protobufjs slices Buffers
+ * without copying), which is what keeps the receive path copy-free.
+ */
+import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { fileURLToPath } from 'node:url';
+
+/** MessageBatch, camelCased by proto-loader. uint64 ids arrive as numbers (longs: Number). */
+export interface MessageBatch {
+  clusterId: string;
+  from: number;
+  to: number;
+  messages: Uint8Array[];
+}
+export interface SnapshotChunk {
+  clusterId: string;
+  from: number;
+  to: number;
+  header: Uint8Array;
+  data: Uint8Array;
+  last: boolean;
+}
+export interface ForwardRequest {
+  clusterId: string;
+  from: number;
+  kind: string;
+  payload: Uint8Array;
+}
+export interface ForwardResponse {
+  payload: Uint8Array;
+}
+export interface ForwardStreamRequest {
+  id: number;
+  /** Null only from a broken sender; checked by the receiver. */
+  request: ForwardRequest | null;
+  deadlineMs: number;
+}
+/** Decoded with `oneofs: true`: `result` names the field that is set. */
+export interface ForwardStreamResponse {
+  id: number;
+  payload?: Uint8Array;
+  error?: { code: number; message: string } | null;
+  result?: 'payload' | 'error';
+}
+export type Empty = Record<string, never>;
+
+export interface PeerProto {
+  readonly service: ServiceDefinition;
+  readonly messages: MethodDefinition<MessageBatch, Empty>;
+  readonly installSnapshot: MethodDefinition<Partial<SnapshotChunk>, Empty>;
+  readonly forward: MethodDefinition<ForwardRequest, ForwardResponse>;
+  readonly forwardStream: MethodDefinition<ForwardStreamRequest, ForwardStreamResponse>;
+}
+
+// Source lives in src/transport/, compiled code in dist/transport/: both two levels below the root.
+const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
+const SERVICE = 'arbor.peer.v1.Peer';
+
+let loaded: PeerProto | undefined;
+
+/** Loads once per process; the definition is immutable. */
+export function peerProto(): PeerProto {
+  if (loaded !== undefined) return loaded;
+  const pkg = protoLoader.loadSync('arbor/v1/raft.proto', {
+    includeDirs: [PROTO_DIR],
+    keepCase: false,
+    longs: Number,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const service = pkg[SERVICE] as ServiceDefinition | undefined;
+  if (service === undefined) throw new Error(`${SERVICE} missing from raft.proto`);
+  const method = <Req, Res>(name: string): MethodDefinition<Req, Res> => {
+    const m = service[name];
+    if (m === undefined) throw new Error(`${SERVICE}.${name} missing from raft.proto`);
+    return m as MethodDefinition<Req, Res>;
+  };
+  loaded = {
+    service,
+    messages: method('Messages'),
+    installSnapshot: method('InstallSnapshot'),
+    forward: method('Forward'),
+    forwardStream: method('ForwardStream'),
+  };
+  return loaded;
+}
