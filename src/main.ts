@@ -43,7 +43,8 @@ function peerBoundary(member: () => Member): PeerHandlerPort {
   return {
     onMessages: (from, msgs) => member().onMessages(from, msgs),
     onSnapshot: (from, header, chunks) => member().onSnapshot(from, header, chunks).catch(wrap),
-    onForward: (from, kind, payload, deadline) => member().onForward(from, kind, payload, deadline).catch(wrap),
+    onForward: (from, kind, payload, deadline) =>
+      member().onForward(from, kind, payload, deadline).catch(wrap),
   };
 }
 
@@ -58,7 +59,8 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
       warn: (f, m) => storeLog.warn(f, m),
     },
   });
-  let member: Member | undefined;
+  // Bound after construction: the transport's handler needs the member, the member the transport.
+  let member: Member | undefined = undefined;
   const transport = new PeerTransport({
     selfId: cfg.id,
     clusterId: cfg.clusterId,
@@ -78,7 +80,12 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
   };
   member = new Member(
     {
-      self: cfg.initialCluster.get(cfg.id) ?? { id: cfg.id, name: cfg.name, peerUrl: cfg.peerAddr, clientUrl: cfg.clientAddr },
+      self: cfg.initialCluster.get(cfg.id) ?? {
+        id: cfg.id,
+        name: cfg.name,
+        peerUrl: cfg.peerAddr,
+        clientUrl: cfg.clientAddr,
+      },
       clusterId: cfg.clusterId,
       initialCluster: cfg.initialCluster,
       join: cfg.join,
@@ -114,7 +121,13 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
   );
   const http = await startHttpServer(member, cfg.httpAddr, log.child({ component: 'http' }));
   log.info(
-    { clientAddr: cfg.clientAddr, clientPort: clientServer.port, peerAddr: cfg.peerAddr, httpAddr: cfg.httpAddr, dataDir: cfg.dataDir },
+    {
+      clientAddr: cfg.clientAddr,
+      clientPort: clientServer.port,
+      peerAddr: cfg.peerAddr,
+      httpAddr: cfg.httpAddr,
+      dataDir: cfg.dataDir,
+    },
     'arbor member serving',
   );
   const m = member;

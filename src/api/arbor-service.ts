@@ -16,7 +16,6 @@ import type { Member } from '../server/member.js';
 import { MemberError } from '../server/errors.js';
 import type { WatchOut } from '../server/watch-hub.js';
 import {
-
   createCommand,
   deleteCommand,
   enumValue,
@@ -51,7 +50,8 @@ const SCOPES: readonly WatchScope[] = ['node', 'children', 'subtree'];
 const LINEARIZABLE = 0;
 const SERIALIZABLE = 1;
 
-type OpName = 'create' | 'get' | 'set' | 'delete' | 'exists' | 'get_children' | 'multi' | 'sync' | 'keep_alive';
+type OpName =
+  'create' | 'get' | 'set' | 'delete' | 'exists' | 'get_children' | 'multi' | 'sync' | 'keep_alive';
 const WRITES: ReadonlySet<string> = new Set(['create', 'set', 'delete', 'multi']);
 
 export class Operations {
@@ -77,7 +77,9 @@ export class Operations {
   write(command: Command, client: ClientHeader | undefined, deadline: number): Promise<Msg> {
     const v = validateCommand(command, this.ctx.limits);
     if (!v.ok) return Promise.reject(new TreeFailure(v.error));
-    const env = client ? { timeMs: this.ctx.clock.nowMs(), client, command } : { timeMs: this.ctx.clock.nowMs(), command };
+    const env = client
+      ? { timeMs: this.ctx.clock.nowMs(), client, command }
+      : { timeMs: this.ctx.clock.nowMs(), command };
     return this.member.write(env, deadline).then((out) => {
       if (!out.value.ok) throw new TreeFailure(out.value.error);
       return resultToProto(out.value.value);
@@ -207,13 +209,14 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
       try {
         p = fn(call.request, ops.deadlineOf(call));
       } catch (e) {
-        p = Promise.reject(e);
+        p = Promise.reject(asError(e));
       }
       p.then(
         (res) => cb(null, res),
         (e: unknown) => {
           const st = toStatus(e);
-          if (st.code === grpc.status.INTERNAL) log.error({ err: e, method: call.getPath() }, 'internal error');
+          if (st.code === grpc.status.INTERNAL)
+            log.error({ err: e, method: call.getPath() }, 'internal error');
           cb(serviceError(st));
         },
       );
@@ -253,10 +256,18 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
       if (!pv.ok) throw new TreeFailure(pv.error);
       const scopeNum = enumValue(req, 'scope');
       const scope = SCOPES[scopeNum];
-      if (scope === undefined) throw invalid(`scope ${scopeNum} is not a WatchScope (0 NODE, 1 CHILDREN, 2 SUBTREE)`);
+      if (scope === undefined)
+        throw invalid(`scope ${scopeNum} is not a WatchScope (0 NODE, 1 CHILDREN, 2 SUBTREE)`);
       const start = int(req, 'start_revision');
       if (start < 0) throw invalid('start_revision must be >= 0');
-      id = ctx.member.watches.open(pv.value, scope, start, ctx.member.appliedRevision, sink, ctx.clock.monoMs());
+      id = ctx.member.watches.open(
+        pv.value,
+        scope,
+        start,
+        ctx.member.appliedRevision,
+        sink,
+        ctx.clock.monoMs(),
+      );
     } catch (e) {
       sink.close(e instanceof MemberError ? e : toMemberError(e));
       return;
@@ -302,7 +313,13 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
       };
       inflight++;
       if (inflight > ctx.maxInflightPerStream) {
-        reply({ error: { code: grpc.status.RESOURCE_EXHAUSTED, message: `more than ${ctx.maxInflightPerStream} requests in flight on this stream: wait for answers before sending more`, failed_op: -1 } });
+        reply({
+          error: {
+            code: grpc.status.RESOURCE_EXHAUSTED,
+            message: `more than ${ctx.maxInflightPerStream} requests in flight on this stream: wait for answers before sending more`,
+            failed_op: -1,
+          },
+        });
         return;
       }
       let p: Promise<Msg>;
@@ -312,7 +329,7 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
         try {
           p = ops.dispatch(which, (req as Msg)[which], ops.defaultDeadline());
         } catch (e) {
-          p = Promise.reject(e);
+          p = Promise.reject(asError(e));
         }
         lastWrite = p.catch(() => undefined);
       } else {
@@ -348,7 +365,12 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
     Watch: watch,
     KeepAlive: keepAlive,
     Stream: stream,
-  } as grpc.UntypedServiceImplementation;
+  };
+}
+
+/** Thrown values as Errors (handlers only ever throw Errors; this keeps promise rejections typed). */
+export function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
 }
 
 function toMemberError(e: unknown): MemberError {
@@ -357,4 +379,3 @@ function toMemberError(e: unknown): MemberError {
   }
   return new MemberError('internal', e instanceof Error ? e.message : String(e));
 }
-

@@ -5,7 +5,7 @@ import type { Member } from '../server/member.js';
 import type { AdminOp } from '../server/forward-codec.js';
 import { int, str, bool } from './convert.js';
 import { invalid, serviceError, toStatus } from './status.js';
-import type { Operations } from './arbor-service.js';
+import { asError, type Operations } from './arbor-service.js';
 
 type Msg = Record<string, unknown>;
 
@@ -28,7 +28,11 @@ function membersOf(member: Member): Msg[] {
   return out.sort((a, b) => (a.id as number) - (b.id as number));
 }
 
-export function clusterHandlers(member: Member, ops: Operations, logger: Logger): grpc.UntypedServiceImplementation {
+export function clusterHandlers(
+  member: Member,
+  ops: Operations,
+  logger: Logger,
+): grpc.UntypedServiceImplementation {
   const unary =
     (fn: (req: unknown, deadline: number) => Promise<Msg>) =>
     (call: grpc.ServerUnaryCall<unknown, Msg>, cb: grpc.sendUnaryData<Msg>): void => {
@@ -36,13 +40,14 @@ export function clusterHandlers(member: Member, ops: Operations, logger: Logger)
       try {
         p = fn(call.request, ops.deadlineOf(call));
       } catch (e) {
-        p = Promise.reject(e);
+        p = Promise.reject(asError(e));
       }
       p.then(
         (res) => cb(null, res),
         (e: unknown) => {
           const st = toStatus(e);
-          if (st.code === grpc.status.INTERNAL) logger.error({ err: e, method: call.getPath() }, 'internal error');
+          if (st.code === grpc.status.INTERNAL)
+            logger.error({ err: e, method: call.getPath() }, 'internal error');
           cb(serviceError(st));
         },
       );
@@ -97,5 +102,5 @@ export function clusterHandlers(member: Member, ops: Operations, logger: Logger)
       await member.admin({ type: 'transferLeader', target: int(req, 'target_id') }, deadline);
       return { leader_id: member.status().leader };
     }),
-  } as grpc.UntypedServiceImplementation;
+  };
 }

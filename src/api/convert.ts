@@ -3,9 +3,15 @@
  * field is checked for type and range here, and commands are validated by the tree's own rules
  * before anything reaches Raft.
  */
-import type { SessionId } from '../util/brand.js';
 import { sessionId } from '../util/brand.js';
-import type { ClientHeader, Command, CreateCommand, DeleteCommand, MultiOp, SetCommand } from '../tree/commands.js';
+import type {
+  ClientHeader,
+  Command,
+  CreateCommand,
+  DeleteCommand,
+  MultiOp,
+  SetCommand,
+} from '../tree/commands.js';
 import { createModeFromProto } from '../tree/commands.js';
 import type { CommandResult, OpResult } from '../tree/results.js';
 import type { Stat } from '../tree/stat.js';
@@ -45,7 +51,10 @@ export function int(m: unknown, name: string): number {
   const v = field(m, name);
   if (v === undefined || v === null || v === '') return 0;
   const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n)) throw invalid(`field ${name} is out of range: ${String(v)} (must be below 2^53)`);
+  if (!Number.isSafeInteger(n))
+    throw invalid(
+      `field ${name} is out of range: ${typeof v === 'string' ? v : typeof v} (must be below 2^53)`,
+    );
   return n;
 }
 
@@ -57,7 +66,9 @@ export function u64(m: unknown, name: string): bigint {
     if (b < 0n || b > U64_MAX) throw new RangeError();
     return b;
   } catch {
-    throw invalid(`field ${name} must be an unsigned 64-bit integer: got ${String(v)}`);
+    throw invalid(
+      `field ${name} must be an unsigned 64-bit integer: got ${typeof v === 'string' ? v : typeof v}`,
+    );
   }
 }
 
@@ -91,14 +102,19 @@ export function createCommand(req: unknown): CreateCommand {
     path: str(req, 'path'),
     data: bytes(req, 'data'),
     mode,
-    sessionId: sessionId(u64(req, 'session_id')) as SessionId,
+    sessionId: sessionId(u64(req, 'session_id')),
     ttlMs: int(req, 'ttl_ms'),
     createParents: bool(req, 'create_parents'),
   };
 }
 
 export function setCommand(req: unknown): SetCommand {
-  return { type: 'set', path: str(req, 'path'), data: bytes(req, 'data'), expectedVersion: int(req, 'expected_version') };
+  return {
+    type: 'set',
+    path: str(req, 'path'),
+    data: bytes(req, 'data'),
+    expectedVersion: int(req, 'expected_version'),
+  };
 }
 
 export function deleteCommand(req: unknown): DeleteCommand {

@@ -31,11 +31,17 @@ export async function startClientServer(
   });
   server.addService(proto.arbor, arborHandlers(ctx));
   server.addService(proto.cluster, clusterHandlers(ctx.member, new Operations(ctx), ctx.logger));
-  const health = new HealthImplementation({ '': 'SERVING', 'arbor.v1.Arbor': 'SERVING', 'arbor.v1.Cluster': 'SERVING' });
+  const health = new HealthImplementation({
+    '': 'SERVING',
+    'arbor.v1.Arbor': 'SERVING',
+    'arbor.v1.Cluster': 'SERVING',
+  });
   health.addToServer(server);
   new ReflectionService(proto.packageDefinition).addToServer(server);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(addr, opts.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+    server.bindAsync(addr, opts.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    );
   });
   return {
     port,

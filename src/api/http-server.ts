@@ -25,7 +25,9 @@ export async function startHttpServer(member: Member, addr: string, log: Logger)
       const ready = st.leader !== 0 && st.applied >= st.commit;
       res
         .writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
-        .end(ready ? 'ready\n' : `not ready: leader=${st.leader} applied=${st.applied} commit=${st.commit}\n`);
+        .end(
+          ready ? 'ready\n' : `not ready: leader=${st.leader} applied=${st.applied} commit=${st.commit}\n`,
+        );
       return;
     }
     if (url === '/metrics') {
@@ -38,7 +40,9 @@ export async function startHttpServer(member: Member, addr: string, log: Logger)
       );
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz or /metrics\n');
+    res
+      .writeHead(404, { 'content-type': 'text/plain' })
+      .end('not found: try /healthz, /readyz or /metrics\n');
   });
   const sep = addr.lastIndexOf(':');
   const host = addr.slice(0, sep).replace(/^\[|\]$/g, '');

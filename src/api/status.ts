@@ -45,7 +45,13 @@ export function toStatus(e: unknown): StatusInfo {
     const failedOp = e.error.failedOp ?? -1;
     metadata.set('arbor-error', e.error.code);
     if (failedOp >= 0) metadata.set('arbor-failed-op', String(failedOp));
-    return { code: TREE_CODE[e.error.code], details: e.error.message, metadata, failedOp, compactRevision: 0 };
+    return {
+      code: TREE_CODE[e.error.code],
+      details: e.error.message,
+      metadata,
+      failedOp,
+      compactRevision: 0,
+    };
   }
   if (e instanceof MemberError) {
     if (e.leaderHint) metadata.set('arbor-leader', String(e.leaderHint));
@@ -56,7 +62,13 @@ export function toStatus(e: unknown): StatusInfo {
     return { code, details: e.message, metadata, failedOp: e.failedOp, compactRevision: e.compactRevision };
   }
   if (e instanceof DecodeError) {
-    return { code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${e.message}`, metadata, failedOp: -1, compactRevision: 0 };
+    return {
+      code: grpc.status.INVALID_ARGUMENT,
+      details: `malformed request: ${e.message}`,
+      metadata,
+      failedOp: -1,
+      compactRevision: 0,
+    };
   }
   const details = e instanceof Error ? `internal error: ${e.message}` : `internal error: ${String(e)}`;
   return { code: grpc.status.INTERNAL, details, metadata, failedOp: -1, compactRevision: 0 };

@@ -35,7 +35,7 @@ interface FlagSpec {
 }
 
 export const FLAGS: readonly FlagSpec[] = [
-  { name: 'id', help: 'this member\'s id, a positive integer unique in the cluster (required)' },
+  { name: 'id', help: "this member's id, a positive integer unique in the cluster (required)" },
   { name: 'name', help: 'a human name for this member', def: 'arbor-<id>' },
   { name: 'cluster-id', help: 'members refuse peer traffic from another cluster id', def: 'arbor' },
   { name: 'client-addr', help: 'host:port serving the public gRPC API', def: '127.0.0.1:4181' },
@@ -43,13 +43,22 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'http-addr', help: 'host:port for /metrics, /healthz and /readyz', def: '127.0.0.1:4201' },
   {
     name: 'initial-cluster',
-    help: 'the founding members as "1=host:port,2=host:port,3=host:port" (peer addresses); ' +
+    help:
+      'the founding members as "1=host:port,2=host:port,3=host:port" (peer addresses); ' +
       'optionally "1=peerhost:port|clienthost:port" to record client addresses too (required)',
   },
   { name: 'data-dir', help: 'where this member keeps its data', def: './data/m<id>' },
-  { name: 'join', help: 'start as a new member of an existing cluster (add it with `arbor member add` first)', bool: true },
+  {
+    name: 'join',
+    help: 'start as a new member of an existing cluster (add it with `arbor member add` first)',
+    bool: true,
+  },
   { name: 'tick-ms', help: 'milliseconds per Raft tick', def: '50' },
-  { name: 'election-ticks', help: 'ticks without a leader before an election (randomised up to 2x)', def: '10' },
+  {
+    name: 'election-ticks',
+    help: 'ticks without a leader before an election (randomised up to 2x)',
+    def: '10',
+  },
   { name: 'heartbeat-ticks', help: 'ticks between leader heartbeats', def: '1' },
   { name: 'max-data-bytes', help: 'largest znode payload in bytes', def: '1048576' },
   { name: 'snapshot-entries', help: 'compact the log after this many applied entries', def: '10000' },
@@ -62,7 +71,12 @@ export function envName(flag: string): string {
 }
 
 export function helpText(): string {
-  const lines = ['Usage: arbor server [flags]', '', 'Every flag can also be set by the environment variable shown.', ''];
+  const lines = [
+    'Usage: arbor server [flags]',
+    '',
+    'Every flag can also be set by the environment variable shown.',
+    '',
+  ];
   for (const f of FLAGS) {
     const def = f.bool ? ' (default: false)' : f.def !== undefined ? ` (default: ${f.def})` : '';
     lines.push(`  --${f.name}${f.bool ? '' : ' VALUE'}`.padEnd(30) + `${envName(f.name)}`);
@@ -72,7 +86,10 @@ export function helpText(): string {
 }
 
 /** Raw values from argv and the environment: flags win over environment variables. */
-export function collectFlags(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Result<Map<string, string>, string> {
+export function collectFlags(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Result<Map<string, string>, string> {
   const known = new Map(FLAGS.map((f) => [f.name, f]));
   const out = new Map<string, string>();
   for (const f of FLAGS) {
@@ -81,7 +98,8 @@ export function collectFlags(argv: readonly string[], env: Readonly<Record<strin
   }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
-    if (!a.startsWith('--')) return err(`unexpected argument '${a}': flags look like --name value (see --help)`);
+    if (!a.startsWith('--'))
+      return err(`unexpected argument '${a}': flags look like --name value (see --help)`);
     const eq = a.indexOf('=');
     const name = a.slice(2, eq < 0 ? undefined : eq);
     const spec = known.get(name);
@@ -114,12 +132,16 @@ export function parseHostPort(s: string, what: string): Result<string, string> {
 
 export function parseInitialCluster(s: string): Result<Map<NodeId, MemberInfo>, string> {
   const out = new Map<NodeId, MemberInfo>();
-  for (const part of s.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+  for (const part of s
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')) {
     const eq = part.indexOf('=');
     if (eq < 0) return err(`--initial-cluster entry '${part}' must look like id=host:port`);
     const idRaw = part.slice(0, eq);
     const id = Number(idRaw);
-    if (!Number.isSafeInteger(id) || id <= 0) return err(`--initial-cluster id '${idRaw}' must be a positive integer`);
+    if (!Number.isSafeInteger(id) || id <= 0)
+      return err(`--initial-cluster id '${idRaw}' must be a positive integer`);
     const [peer = '', client = ''] = part.slice(eq + 1).split('|');
     const p = parseHostPort(peer, `--initial-cluster address of member ${id}`);
     if (!p.ok) return p;
@@ -141,7 +163,10 @@ function posInt(flags: Map<string, string>, name: string, min = 1): Result<numbe
   return ok(n);
 }
 
-export function parseServerConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Result<ServerConfig, string> {
+export function parseServerConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Result<ServerConfig, string> {
   const c = collectFlags(argv, env);
   if (!c.ok) return c;
   const f = c.value;
@@ -150,14 +175,19 @@ export function parseServerConfig(argv: readonly string[], env: Readonly<Record<
   const id = Number(idRaw);
   if (!Number.isSafeInteger(id) || id <= 0) return err(`--id must be a positive integer: got '${idRaw}'`);
   const icRaw = f.get('initial-cluster');
-  if (icRaw === undefined) return err('--initial-cluster is required, e.g. "1=127.0.0.1:4191,2=127.0.0.1:4192,3=127.0.0.1:4193"');
+  if (icRaw === undefined)
+    return err('--initial-cluster is required, e.g. "1=127.0.0.1:4191,2=127.0.0.1:4192,3=127.0.0.1:4193"');
   const ic = parseInitialCluster(icRaw);
   if (!ic.ok) return ic;
   const join = f.get('join') === 'true';
   const self = ic.value.get(nodeId(id));
   const peerAddr = f.get('peer-addr') ?? self?.peerUrl ?? '127.0.0.1:4191';
-  if (!join && !self) return err(`--initial-cluster does not list this member's id ${id}; add it or use --join`);
-  if (join && self) return err(`--join starts a NEW member, but --initial-cluster already lists id ${id}: drop --join or pick a new id`);
+  if (!join && !self)
+    return err(`--initial-cluster does not list this member's id ${id}; add it or use --join`);
+  if (join && self)
+    return err(
+      `--join starts a NEW member, but --initial-cluster already lists id ${id}: drop --join or pick a new id`,
+    );
   const addrs: [string, string][] = [
     ['client-addr', f.get('client-addr') ?? '127.0.0.1:4181'],
     ['peer-addr', peerAddr],
@@ -168,9 +198,12 @@ export function parseServerConfig(argv: readonly string[], env: Readonly<Record<
     if (!r.ok) return r;
   }
   const distinct = new Set(addrs.map(([, v]) => v));
-  if (distinct.size !== addrs.length) return err('--client-addr, --peer-addr and --http-addr must all differ');
+  if (distinct.size !== addrs.length)
+    return err('--client-addr, --peer-addr and --http-addr must all differ');
   if (self && self.peerUrl !== peerAddr) {
-    return err(`--peer-addr ${peerAddr} contradicts --initial-cluster, which gives member ${id} the peer address ${self.peerUrl}`);
+    return err(
+      `--peer-addr ${peerAddr} contradicts --initial-cluster, which gives member ${id} the peer address ${self.peerUrl}`,
+    );
   }
   const ints: Record<string, number> = {};
   for (const [name, min] of [

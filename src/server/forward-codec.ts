@@ -99,7 +99,14 @@ export function decodeSessionIds(b: Uint8Array): bigint[] {
 }
 
 export type AdminOp =
-  | { readonly type: 'addMember'; readonly id: number; readonly name: string; readonly peerUrl: string; readonly clientUrl: string; readonly asLearner: boolean }
+  | {
+      readonly type: 'addMember';
+      readonly id: number;
+      readonly name: string;
+      readonly peerUrl: string;
+      readonly clientUrl: string;
+      readonly asLearner: boolean;
+    }
   | { readonly type: 'promoteMember'; readonly id: number }
   | { readonly type: 'removeMember'; readonly id: number }
   | { readonly type: 'transferLeader'; readonly target: number };
@@ -108,7 +115,14 @@ export function encodeAdminOp(op: AdminOp): Uint8Array {
   const w = new ByteWriter(64);
   switch (op.type) {
     case 'addMember':
-      return w.u8(1).uvarint(op.id).string(op.name).string(op.peerUrl).string(op.clientUrl).bool(op.asLearner).finish();
+      return w
+        .u8(1)
+        .uvarint(op.id)
+        .string(op.name)
+        .string(op.peerUrl)
+        .string(op.clientUrl)
+        .bool(op.asLearner)
+        .finish();
     case 'promoteMember':
       return w.u8(2).uvarint(op.id).finish();
     case 'removeMember':
@@ -124,7 +138,14 @@ export function decodeAdminOp(b: Uint8Array): AdminOp {
   let op: AdminOp;
   switch (t) {
     case 1:
-      op = { type: 'addMember', id: r.uvarint(), name: r.string(), peerUrl: r.string(), clientUrl: r.string(), asLearner: r.bool() };
+      op = {
+        type: 'addMember',
+        id: r.uvarint(),
+        name: r.string(),
+        peerUrl: r.string(),
+        clientUrl: r.string(),
+        asLearner: r.bool(),
+      };
       break;
     case 2:
       op = { type: 'promoteMember', id: r.uvarint() };

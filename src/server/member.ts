@@ -76,12 +76,18 @@ export interface MemberOptions {
   readonly clock: Clock;
   readonly rng: Rng;
   readonly logger: Logger;
-  readonly watch?: { maxBacklog?: number; historyEvents?: number; historyBytes?: number; progressMs?: number };
+  readonly watch?: {
+    maxBacklog?: number;
+    historyEvents?: number;
+    historyBytes?: number;
+    progressMs?: number;
+  };
 }
 
 export type WriteOutcome = Applied<Result<CommandResult, TreeError>>;
 
-type ApplyValue = { kind: 'tree'; result: Result<CommandResult, TreeError>; encoded?: Uint8Array } | { kind: 'conf' };
+type ApplyValue =
+  { kind: 'tree'; result: Result<CommandResult, TreeError>; encoded?: Uint8Array } | { kind: 'conf' };
 
 interface QueuedWrite {
   readonly data: Uint8Array;
@@ -235,7 +241,12 @@ export class Member implements PeerHandlerPort {
       this.kick();
     };
     this.log.info(
-      { applied: this.applied, term: raft.hardState.term, voters: this.conf.voters, learners: this.conf.learners },
+      {
+        applied: this.applied,
+        term: raft.hardState.term,
+        voters: this.conf.voters,
+        learners: this.conf.learners,
+      },
       'member started',
     );
     this.ticker = setInterval(() => this.onTick(), this.opts.tickMs);
@@ -266,7 +277,8 @@ export class Member implements PeerHandlerPort {
     const data = encodeEnvelope(env);
     if (this.isLeader()) {
       const r = await this.proposeLocal(data, deadline);
-      if (r.value.kind !== 'tree') throw new MemberError('internal', 'a write applied as a configuration change');
+      if (r.value.kind !== 'tree')
+        throw new MemberError('internal', 'a write applied as a configuration change');
       return { revision: r.revision, value: r.value.result };
     }
     const item = await this.forwardWrite(data, deadline);
@@ -391,7 +403,10 @@ export class Member implements PeerHandlerPort {
         continue;
       }
       if (m.from !== from) {
-        this.log.warn({ from, claimed: m.from }, 'dropped a peer message whose sender does not match the stream');
+        this.log.warn(
+          { from, claimed: m.from },
+          'dropped a peer message whose sender does not match the stream',
+        );
         continue;
       }
       const r = this.node.step(m);
@@ -406,7 +421,8 @@ export class Member implements PeerHandlerPort {
     const m = decodeMessage(r.bytes());
     const extra = r.bytes();
     r.end();
-    if (m.type !== 'snap' || m.from !== from) throw new MemberError('invalidArgument', 'snapshot header is not a snapshot message from its sender');
+    if (m.type !== 'snap' || m.from !== from)
+      throw new MemberError('invalidArgument', 'snapshot header is not a snapshot message from its sender');
     const meta: AppliedMeta = {
       index: m.snapshot.meta.index,
       term: m.snapshot.meta.term,
@@ -434,11 +450,17 @@ export class Member implements PeerHandlerPort {
       this.conf = meta.conf;
       this.book = decodeAddressBook(extra);
       this.lastCompacted = meta.index;
-      this.mem.applySnapshot({ meta: { index: logIndex(meta.index), term: m.snapshot.meta.term, conf: meta.conf }, data: new Uint8Array(0) });
+      this.mem.applySnapshot({
+        meta: { index: logIndex(meta.index), term: m.snapshot.meta.term, conf: meta.conf },
+        data: new Uint8Array(0),
+      });
       this.mem.setConf(this.conf);
       this.opts.transport.setPeers(this.peerAddresses());
       this.proposals.dropUpTo(meta.index);
-      this.watches.reset(meta.index, unavailable(`member restored from a snapshot at revision ${meta.index}; resume the watch`));
+      this.watches.reset(
+        meta.index,
+        unavailable(`member restored from a snapshot at revision ${meta.index}; resume the watch`),
+      );
       const st = this.node.step(m);
       if (!st.ok) this.log.warn({ error: st.error }, 'raft refused the installed snapshot');
       this.log.info({ index: meta.index }, 'snapshot installed');
@@ -518,7 +540,10 @@ export class Member implements PeerHandlerPort {
     if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
     if (rd.snapshot && rd.snapshot.meta.index > this.mem.snapshot().meta.index) {
       // Only reachable for a snapshot the core accepted that onSnapshot did not install first.
-      throw new MemberError('internal', `raft asked to install snapshot ${rd.snapshot.meta.index} that was not staged`);
+      throw new MemberError(
+        'internal',
+        `raft asked to install snapshot ${rd.snapshot.meta.index} that was not staged`,
+      );
     }
     const needPersist = rd.hardState !== undefined || rd.entries.length > 0;
     const persisted = needPersist
@@ -554,7 +579,7 @@ export class Member implements PeerHandlerPort {
         const outcome = this.tree.apply(env, e.index);
         value = { kind: 'tree', result: outcome.result };
         if (outcome.events.length > 0) this.watches.publish(outcome.events, e.index, now);
-        if (outcome.result.ok) this.afterTreeApply(env.command, outcome.result.value, e.index);
+        if (outcome.result.ok) this.afterTreeApply(env.command, outcome.result.value);
       }
       this.applied = e.index;
       this.appliedTerm = e.term;
@@ -576,23 +601,16 @@ export class Member implements PeerHandlerPort {
     if (confChanged) this.opts.transport.setPeers(this.peerAddresses());
   }
 
-  private afterTreeApply(cmd: Command, result: CommandResult, index: number): void {
+  /** Keeps the leader's liveness table in step with the sessions the tree knows. */
+  private afterTreeApply(cmd: Command, result: CommandResult): void {
     if (!this.isLeader()) return;
-    const now = this.opts.clock.monoMs();
-    switch (cmd.type) {
-      case 'openSession':
-        if (result.type === 'openSession') this.sessions.opened(result.sessionId, result.timeoutMs, now);
-        break;
-      case 'closeSession':
-        this.sessions.closed(cmd.sessionId);
-        break;
-      case 'expireSessions':
-        for (const id of cmd.sessionIds) this.sessions.closed(id);
-        break;
-      default:
-        break;
+    if (cmd.type === 'openSession' && result.type === 'openSession') {
+      this.sessions.opened(result.sessionId, result.timeoutMs, this.opts.clock.monoMs());
+    } else if (cmd.type === 'closeSession') {
+      this.sessions.closed(cmd.sessionId);
+    } else if (cmd.type === 'expireSessions') {
+      for (const id of cmd.sessionIds) this.sessions.closed(id);
     }
-    void index;
   }
 
   private applyConfChange(cc: ConfChange): void {
@@ -603,7 +621,10 @@ export class Member implements PeerHandlerPort {
       const info = decodeMemberInfo(cc.context);
       this.book.set(info.id, info);
     }
-    this.log.info({ change: cc.type, node: cc.nodeId, voters: this.conf.voters, learners: this.conf.learners }, 'membership changed');
+    this.log.info(
+      { change: cc.type, node: cc.nodeId, voters: this.conf.voters, learners: this.conf.learners },
+      'membership changed',
+    );
   }
 
   private appliedMetaNow(): AppliedMeta {
@@ -617,7 +638,8 @@ export class Member implements PeerHandlerPort {
 
   private onSoftState(leader: NodeId, role: Role): void {
     const wasLeader = this.role === 'leader';
-    if (leader !== this.leader) this.log.info({ leader, role, term: this.node.status().term }, 'leader changed');
+    if (leader !== this.leader)
+      this.log.info({ leader, role, term: this.node.status().term }, 'leader changed');
     this.leader = leader;
     this.role = role;
     if (role === 'leader' && !wasLeader) {
@@ -655,11 +677,18 @@ export class Member implements PeerHandlerPort {
         const msg: Message = {
           ...m,
           snapshot: {
-            meta: { index: reader.meta.index, term: reader.meta.term as Message['term'], conf: reader.meta.conf },
+            meta: {
+              index: reader.meta.index,
+              term: reader.meta.term as Message['term'],
+              conf: reader.meta.conf,
+            },
             data: new Uint8Array(0),
           },
         };
-        const header = new ByteWriter(256).bytes(encodeMessage(msg)).bytes(reader.meta.extra ?? new Uint8Array(0)).finish();
+        const header = new ByteWriter(256)
+          .bytes(encodeMessage(msg))
+          .bytes(reader.meta.extra ?? new Uint8Array(0))
+          .finish();
         this.log.info({ to, index: reader.meta.index }, 'sending snapshot');
         await this.opts.transport.sendSnapshot(to, header, reader.chunks());
       } finally {
@@ -721,7 +750,12 @@ export class Member implements PeerHandlerPort {
     const now = this.opts.clock.monoMs();
     const live = batch.filter((q) => {
       if (q.deadline > now) return true;
-      q.d.reject(new MemberError('deadlineExceeded', 'the deadline passed before the write was proposed; it was not applied'));
+      q.d.reject(
+        new MemberError(
+          'deadlineExceeded',
+          'the deadline passed before the write was proposed; it was not applied',
+        ),
+      );
       return false;
     });
     if (live.length === 0) return;
@@ -731,7 +765,9 @@ export class Member implements PeerHandlerPort {
         for (const q of live) this.rerouteToForward(q);
         return;
       }
-      const err = new MemberError('unavailable', `the leader refused the write: ${r.error.type}`, { leaderHint: this.leader });
+      const err = new MemberError('unavailable', `the leader refused the write: ${r.error.type}`, {
+        leaderHint: this.leader,
+      });
       for (const q of live) q.d.reject(err);
       return;
     }
@@ -775,8 +811,13 @@ export class Member implements PeerHandlerPort {
       for (const it of items) {
         this.proposeLocal(it.data, it.deadline).then(
           (a) => {
-            if (a.value.kind !== 'tree') return it.d.reject(new MemberError('internal', 'unexpected conf result'));
-            it.d.resolve({ ok: true, revision: a.revision, result: a.value.encoded ?? encodeResult(a.value.result) });
+            if (a.value.kind !== 'tree')
+              return it.d.reject(new MemberError('internal', 'unexpected conf result'));
+            it.d.resolve({
+              ok: true,
+              revision: a.revision,
+              result: a.value.encoded ?? encodeResult(a.value.result),
+            });
           },
           (e: unknown) => it.d.reject(e),
         );
@@ -789,7 +830,13 @@ export class Member implements PeerHandlerPort {
     const batch = this.forwardQueue.splice(0, MAX_FORWARD_BATCH);
     const deadline = Math.max(...batch.map((b) => b.deadline));
     if (deadline <= now) {
-      for (const b of batch) b.d.reject(new MemberError('deadlineExceeded', 'no leader was reachable before the deadline; the write was not applied'));
+      for (const b of batch)
+        b.d.reject(
+          new MemberError(
+            'deadlineExceeded',
+            'no leader was reachable before the deadline; the write was not applied',
+          ),
+        );
       this.pumpForwards();
       return;
     }
@@ -802,7 +849,8 @@ export class Member implements PeerHandlerPort {
           batch.forEach((b, i) => {
             const r = results[i];
             if (r) b.d.resolve(r);
-            else b.d.reject(new MemberError('internal', 'the leader answered fewer writes than were forwarded'));
+            else
+              b.d.reject(new MemberError('internal', 'the leader answered fewer writes than were forwarded'));
           });
         },
         (e: unknown) => {
@@ -814,14 +862,19 @@ export class Member implements PeerHandlerPort {
           }
           const unknown =
             err.code === 'unavailable' || err.code === 'deadlineExceeded'
-              ? new MemberError('outcomeUnknown', `forwarding to leader ${leader} failed (${err.message}); the write may or may not apply`, { leaderHint: leader })
+              ? new MemberError(
+                  'outcomeUnknown',
+                  `forwarding to leader ${leader} failed (${err.message}); the write may or may not apply`,
+                  { leaderHint: leader },
+                )
               : err;
           for (const b of batch) b.d.reject(unknown);
         },
       )
       .finally(() => {
         this.forwarding = false;
-        if (this.forwardQueue.length > 0) setTimeout(() => this.pumpForwards(), this.leader === leader ? 0 : 1);
+        if (this.forwardQueue.length > 0)
+          setTimeout(() => this.pumpForwards(), this.leader === leader ? 0 : 1);
       });
   }
 
@@ -837,7 +890,8 @@ export class Member implements PeerHandlerPort {
     const items: WriteItemResult[] = settled.map((s) => {
       if (s.status === 'fulfilled') {
         const v = s.value.value;
-        if (v.kind !== 'tree') return { ok: false, error: new MemberError('internal', 'unexpected conf result') };
+        if (v.kind !== 'tree')
+          return { ok: false, error: new MemberError('internal', 'unexpected conf result') };
         return { ok: true, revision: s.value.revision, result: v.encoded ?? encodeResult(v.result) };
       }
       return { ok: false, error: asMemberError(s.reason, this.leader) };
@@ -865,7 +919,16 @@ export class Member implements PeerHandlerPort {
     const d = deferred<void>();
     this.appliedWaiters.push({ rev, d });
     const left = deadline - this.opts.clock.monoMs();
-    const t = setTimeout(() => d.reject(new MemberError('outcomeUnknown', `the write applied at revision ${rev} on the leader but this member has not caught up before the deadline`)), Math.max(0, left));
+    const t = setTimeout(
+      () =>
+        d.reject(
+          new MemberError(
+            'outcomeUnknown',
+            `the write applied at revision ${rev} on the leader but this member has not caught up before the deadline`,
+          ),
+        ),
+      Math.max(0, left),
+    );
     return d.promise.finally(() => clearTimeout(t));
   }
 
@@ -913,14 +976,26 @@ export class Member implements PeerHandlerPort {
         if (this.book.has(nodeId(op.id)) || this.conf.voters.includes(nodeId(op.id))) {
           throw new MemberError('alreadyExists', `member ${op.id} is already in the cluster`);
         }
-        const info: MemberInfo = { id: nodeId(op.id), name: op.name, peerUrl: op.peerUrl, clientUrl: op.clientUrl };
+        const info: MemberInfo = {
+          id: nodeId(op.id),
+          name: op.name,
+          peerUrl: op.peerUrl,
+          clientUrl: op.clientUrl,
+        };
         // A new member must start from a snapshot, never from index 1: the founding configuration
         // lives in the bootstrap state, not in the log, so replaying the log alone would give the
         // newcomer a wrong view of who votes. Compacting up to the durable applied index
         // guarantees the leader sends a snapshot first.
         await this.applyChain;
         await this.compactTo(this.applied);
-        await this.proposeConf({ type: op.asLearner ? 'addLearner' : 'addVoter', nodeId: nodeId(op.id), context: encodeMemberInfo(info) }, deadline);
+        await this.proposeConf(
+          {
+            type: op.asLearner ? 'addLearner' : 'addVoter',
+            nodeId: nodeId(op.id),
+            context: encodeMemberInfo(info),
+          },
+          deadline,
+        );
         return;
       }
       case 'promoteMember': {
@@ -930,10 +1005,20 @@ export class Member implements PeerHandlerPort {
         const st = this.node.status();
         const match = st.progress?.get(nodeId(op.id))?.match ?? 0;
         if (match + 1000 < st.commit) {
-          throw new MemberError('failedPrecondition', `learner ${op.id} has not caught up yet (at ${match} of ${st.commit}); try again shortly`);
+          throw new MemberError(
+            'failedPrecondition',
+            `learner ${op.id} has not caught up yet (at ${match} of ${st.commit}); try again shortly`,
+          );
         }
         const info = this.book.get(nodeId(op.id));
-        await this.proposeConf({ type: 'promoteLearner', nodeId: nodeId(op.id), context: info ? encodeMemberInfo(info) : new Uint8Array(0) }, deadline);
+        await this.proposeConf(
+          {
+            type: 'promoteLearner',
+            nodeId: nodeId(op.id),
+            context: info ? encodeMemberInfo(info) : new Uint8Array(0),
+          },
+          deadline,
+        );
         return;
       }
       case 'removeMember': {
@@ -979,7 +1064,10 @@ export class Member implements PeerHandlerPort {
     if (!r.ok) {
       const e = r.error;
       if (e.type === 'notLeader' || e.type === 'transferring') throw notLeader(this.leader);
-      throw new MemberError('failedPrecondition', `membership change refused: ${describeProposeError(e.type)}`);
+      throw new MemberError(
+        'failedPrecondition',
+        `membership change refused: ${describeProposeError(e.type)}`,
+      );
     }
     const d = deferred<Applied<ApplyValue>>();
     this.proposals.add(r.value.index, r.value.term, d, deadline);
@@ -991,7 +1079,8 @@ export class Member implements PeerHandlerPort {
     return new Promise((resolve, reject) => {
       const check = (): void => {
         if (this.leader !== NO_NODE) return resolve(this.leader);
-        if (this.opts.clock.monoMs() >= deadline || this.stopped) return reject(unavailable('no leader is known; the cluster may have lost its quorum'));
+        if (this.opts.clock.monoMs() >= deadline || this.stopped)
+          return reject(unavailable('no leader is known; the cluster may have lost its quorum'));
         setTimeout(check, 10);
       };
       check();
@@ -1008,7 +1097,12 @@ export class Member implements PeerHandlerPort {
     this.proposals.expire(now);
     this.reads.expire(now);
     for (const f of this.forwardQueue.filter((f) => f.deadline <= now)) {
-      f.d.reject(new MemberError('deadlineExceeded', 'no leader was reachable before the deadline; the write was not applied'));
+      f.d.reject(
+        new MemberError(
+          'deadlineExceeded',
+          'no leader was reachable before the deadline; the write was not applied',
+        ),
+      );
     }
     this.forwardQueue = this.forwardQueue.filter((f) => f.deadline > now);
     if (this.touchQueue.size > 0) this.kickTouch(now + 5000);
@@ -1028,7 +1122,10 @@ export class Member implements PeerHandlerPort {
         this.expireInFlight = true;
         this.log.info({ sessions: expired.map(String) }, 'expiring sessions');
         this.proposeLocal(
-          encodeEnvelope({ timeMs: this.opts.clock.nowMs(), command: { type: 'expireSessions', sessionIds: expired as SessionId[] } }),
+          encodeEnvelope({
+            timeMs: this.opts.clock.nowMs(),
+            command: { type: 'expireSessions', sessionIds: expired as SessionId[] },
+          }),
           now + 10_000,
         )
           .catch(() => this.sessions.retry(expired))
@@ -1043,7 +1140,10 @@ export class Member implements PeerHandlerPort {
       if (targets.length > 0) {
         this.sweepInFlight = true;
         this.proposeLocal(
-          encodeEnvelope({ timeMs: this.opts.clock.nowMs(), command: { type: 'sweep', targets: targets.slice(0, 1000) } }),
+          encodeEnvelope({
+            timeMs: this.opts.clock.nowMs(),
+            command: { type: 'sweep', targets: targets.slice(0, 1000) },
+          }),
           now + 10_000,
         )
           .catch(() => undefined)
@@ -1068,7 +1168,8 @@ export class Member implements PeerHandlerPort {
   }
 
   private checkRunning(): void {
-    if (this.fatal) throw new MemberError('internal', `the member stopped after a fatal error: ${this.fatal.message}`);
+    if (this.fatal)
+      throw new MemberError('internal', `the member stopped after a fatal error: ${this.fatal.message}`);
     if (this.stopped) throw unavailable('the member is shutting down', this.leader);
   }
 
@@ -1082,7 +1183,11 @@ export class Member implements PeerHandlerPort {
 }
 
 const notLeader = (leader: number): MemberError =>
-  new MemberError('notLeader', `this member is not the leader (leader: ${leader || 'unknown'}); the request was not applied`, { leaderHint: leader });
+  new MemberError(
+    'notLeader',
+    `this member is not the leader (leader: ${leader || 'unknown'}); the request was not applied`,
+    { leaderHint: leader },
+  );
 
 function describeProposeError(t: string): string {
   switch (t) {

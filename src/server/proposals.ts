@@ -62,7 +62,9 @@ export class ProposalTable<T> {
     for (const [i, p] of this.byIndex) {
       if (i <= index) {
         this.byIndex.delete(i);
-        p.deferred.reject(new MemberError('outcomeUnknown', 'the member installed a snapshot; the outcome is unknown'));
+        p.deferred.reject(
+          new MemberError('outcomeUnknown', 'the member installed a snapshot; the outcome is unknown'),
+        );
       }
     }
   }

@@ -62,7 +62,14 @@ export class WatchHub {
    * Opens a watch. `applied` is the member's applied revision right now; history replay covers
    * (startRevision-1, applied], live events follow. Throws outOfRange when history is gone.
    */
-  open(path: ZPath, scope: WatchScope, startRevision: number, applied: number, sink: WatchSink, now: number): number {
+  open(
+    path: ZPath,
+    scope: WatchScope,
+    startRevision: number,
+    applied: number,
+    sink: WatchSink,
+    now: number,
+  ): number {
     let replay: readonly TreeEvent[] = [];
     if (startRevision > 0 && startRevision <= applied) {
       const r = this.log.since(startRevision);

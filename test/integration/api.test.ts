@@ -93,10 +93,7 @@ describe('writes on any member, reads on any member', () => {
     expect(ok.results[0].create.path).toBe('/multi/a');
     const e = await failure(
       call(O, 'Multi', {
-        ops: [
-          { create: { path: '/multi/c' } },
-          { delete: { path: '/multi/b', expected_version: 7 } },
-        ],
+        ops: [{ create: { path: '/multi/c' } }, { delete: { path: '/multi/b', expected_version: 7 } }],
       }),
     );
     expect(e.code).toBe(OK_STATUS.FAILED_PRECONDITION);
@@ -129,12 +126,24 @@ describe('bad input gets a clear error and changes nothing', () => {
     ['dot segment', 'Get', { path: '/a/../b' }, OK_STATUS.INVALID_ARGUMENT, /\.\./],
     ['empty segment', 'Exists', { path: '//a' }, OK_STATUS.INVALID_ARGUMENT, /empty/],
     ['control character', 'Create', { path: '/a\u0001' }, OK_STATUS.INVALID_ARGUMENT, /control/],
-    ['oversized data', 'Create', { path: '/big', data: Buffer.alloc(1024 * 1024 + 1) }, OK_STATUS.INVALID_ARGUMENT, /limit/],
+    [
+      'oversized data',
+      'Create',
+      { path: '/big', data: Buffer.alloc(1024 * 1024 + 1) },
+      OK_STATUS.INVALID_ARGUMENT,
+      /limit/,
+    ],
     ['missing parent', 'Create', { path: '/no/parent' }, OK_STATUS.NOT_FOUND, /parent/],
     ['missing node', 'Get', { path: '/missing' }, OK_STATUS.NOT_FOUND, /does not exist/],
     ['bad mode', 'Create', { path: '/m', mode: 42 }, OK_STATUS.INVALID_ARGUMENT, /mode/],
     ['ephemeral without session', 'Create', { path: '/e', mode: 1 }, OK_STATUS.INVALID_ARGUMENT, /session/],
-    ['unknown session', 'Create', { path: '/e', mode: 1, session_id: '999999' }, OK_STATUS.FAILED_PRECONDITION, /session/],
+    [
+      'unknown session',
+      'Create',
+      { path: '/e', mode: 1, session_id: '999999' },
+      OK_STATUS.FAILED_PRECONDITION,
+      /session/,
+    ],
     ['ttl without ttl_ms', 'Create', { path: '/t', mode: 5 }, OK_STATUS.INVALID_ARGUMENT, /ttl/i],
     ['delete the root', 'Delete', { path: '/', expected_version: -1 }, OK_STATUS.INVALID_ARGUMENT, /root/],
   ];
@@ -160,10 +169,13 @@ describe('watches', () => {
     await call(L, 'Create', { path: '/w' });
     const w = watchStream(F, { path: '/w', scope: 2 });
     await until(() => w.responses.find((r) => r.created), 10_000, 'created');
-    for (let i = 0; i < 20; i++) await call(O, 'Set', { path: '/w', data: data(String(i)), expected_version: -1 });
+    for (let i = 0; i < 20; i++)
+      await call(O, 'Set', { path: '/w', data: data(String(i)), expected_version: -1 });
     await call(L, 'Create', { path: '/w/child' });
     const evs = await until(() => (events(w).length >= 21 ? events(w) : undefined), 20_000, 'events');
-    expect(evs.slice(0, 20).map((e) => e.data.toString())).toEqual(Array.from({ length: 20 }, (_, i) => String(i)));
+    expect(evs.slice(0, 20).map((e) => e.data.toString())).toEqual(
+      Array.from({ length: 20 }, (_, i) => String(i)),
+    );
     expect(evs[20]).toMatchObject({ type: 1, path: '/w/child' });
     const revs = evs.map((e) => Number(e.revision));
     expect([...revs].sort((a, b) => a - b)).toEqual(revs);
@@ -190,14 +202,24 @@ describe('watches', () => {
     await call(L, 'Create', { path: '/resume' });
     const first = watchStream(F, { path: '/resume', scope: 0 });
     await until(() => first.responses.find((r) => r.created), 10_000, 'created');
-    for (let i = 0; i < 5; i++) await call(L, 'Set', { path: '/resume', data: data(`a${i}`), expected_version: -1 });
-    const seen = await until(() => (events(first).length >= 5 ? events(first) : undefined), 20_000, 'first events');
+    for (let i = 0; i < 5; i++)
+      await call(L, 'Set', { path: '/resume', data: data(`a${i}`), expected_version: -1 });
+    const seen = await until(
+      () => (events(first).length >= 5 ? events(first) : undefined),
+      20_000,
+      'first events',
+    );
     first.cancel();
     const last = Number(seen[seen.length - 1]!.revision);
     // Writes while the client is away.
-    for (let i = 0; i < 5; i++) await call(O, 'Set', { path: '/resume', data: data(`b${i}`), expected_version: -1 });
+    for (let i = 0; i < 5; i++)
+      await call(O, 'Set', { path: '/resume', data: data(`b${i}`), expected_version: -1 });
     const second = watchStream(O, { path: '/resume', scope: 0, start_revision: last + 1 });
-    const more = await until(() => (events(second).length >= 5 ? events(second) : undefined), 20_000, 'replayed events');
+    const more = await until(
+      () => (events(second).length >= 5 ? events(second) : undefined),
+      20_000,
+      'replayed events',
+    );
     expect(more.map((e) => e.data.toString())).toEqual(['b0', 'b1', 'b2', 'b3', 'b4']);
     expect(Number(more[0]!.revision)).toBeGreaterThan(last);
     second.cancel();
@@ -224,7 +246,12 @@ describe('sessions', () => {
     const s = await call(F, 'OpenSession', { timeout_ms: 1500 });
     const id = s.session_id as string;
     expect(BigInt(id)).toBeGreaterThan(0n);
-    const eph = await call(F, 'Create', { path: '/svc/inst-', mode: 3, session_id: id, data: data('10.0.0.1') });
+    const eph = await call(F, 'Create', {
+      path: '/svc/inst-',
+      mode: 3,
+      session_id: id,
+      data: data('10.0.0.1'),
+    });
     expect(eph.stat.ephemeral_owner).toBe(id);
     const w = watchStream(O, { path: '/svc', scope: 1 });
     await until(() => w.responses.find((r) => r.created), 10_000, 'created');
@@ -258,14 +285,15 @@ describe('sessions', () => {
 });
 
 describe('the pipelined session stream', () => {
-  it('answers by id and applies a stream\'s writes in the order sent', async () => {
+  it("answers by id and applies a stream's writes in the order sent", async () => {
     await call(L, 'Create', { path: '/pipe' });
     const st = (F.Stream as () => any).call(F);
     const answers = new Map<string, Msg>();
     st.on('data', (r: Msg) => answers.set(String(r.id), r));
     st.on('error', () => undefined);
     const n = 200;
-    for (let i = 1; i <= n; i++) st.write({ id: i, set: { path: '/pipe', data: data(String(i)), expected_version: i - 1 } });
+    for (let i = 1; i <= n; i++)
+      st.write({ id: i, set: { path: '/pipe', data: data(String(i)), expected_version: i - 1 } });
     st.write({ id: n + 1, get: { path: '/pipe' } });
     await until(() => (answers.size === n + 1 ? true : undefined), 30_000, 'answers');
     for (let i = 1; i <= n; i++) expect(answers.get(String(i))?.set?.stat?.version).toBe(String(i));
@@ -277,7 +305,9 @@ describe('the pipelined session stream', () => {
 
 describe('cluster service', () => {
   it('Status names the same leader everywhere and lists the members', async () => {
-    const sts = await Promise.all([leader, follower, other].map((i) => call(cluster.cluster(i), 'Status', {})));
+    const sts = await Promise.all(
+      [leader, follower, other].map((i) => call(cluster.cluster(i), 'Status', {})),
+    );
     for (const s of sts) {
       expect(Number(s.leader_id)).toBe(leader);
       expect(s.members.map((m: Msg) => Number(m.id))).toEqual([1, 2, 3]);

@@ -35,7 +35,12 @@ async function writer(
         await call(
           stub,
           'Create',
-          { path: '/load/op-', mode: 2, data: Buffer.from(op), header: { client_id: clientId, sequence: seq, first_unacked: seq } },
+          {
+            path: '/load/op-',
+            mode: 2,
+            data: Buffer.from(op),
+            header: { client_id: clientId, sequence: seq, first_unacked: seq },
+          },
           2000,
         );
         acked.push(op);
@@ -43,7 +48,7 @@ async function writer(
       } catch (e) {
         const code = (e as GrpcError).code;
         if (!RETRYABLE.has(code)) throw e;
-        if (attempt > 200) throw new Error(`gave up on ${op}: ${String(e)}`);
+        if (attempt > 200) throw new Error(`gave up on ${op}`, { cause: e });
         target++;
         await sleep(20);
       }
@@ -72,7 +77,9 @@ describe('leader failure under load', () => {
     // Every member converges on the same children; each acknowledged op appears exactly once.
     const lists = await until(
       async () => {
-        const all = await Promise.all([1, 2, 3].map((i) => call(cluster.arbor(i), 'GetChildren', { path: '/load' })));
+        const all = await Promise.all(
+          [1, 2, 3].map((i) => call(cluster.arbor(i), 'GetChildren', { path: '/load' })),
+        );
         const sizes = new Set(all.map((r) => (r.children as string[]).length));
         return sizes.size === 1 ? all : undefined;
       },

@@ -75,7 +75,11 @@ export class TestCluster {
 
   static async start(opts: ClusterOptions = {}): Promise<TestCluster> {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'arbor-it-'));
-    const c = new TestCluster(dir, { tickMs: opts.tickMs ?? 25, electionTicks: opts.electionTicks ?? 10, ...opts });
+    const c = new TestCluster(dir, {
+      tickMs: opts.tickMs ?? 25,
+      electionTicks: opts.electionTicks ?? 10,
+      ...opts,
+    });
     const size = opts.size ?? 3;
     for (let i = 1; i <= size; i++) {
       c.members.push({
@@ -124,21 +128,35 @@ export class TestCluster {
   spawn(m: MemberProc): void {
     const args = [
       SERVER_JS,
-      '--id', String(m.id),
-      '--client-addr', m.clientAddr,
-      '--peer-addr', m.peerAddr,
-      '--http-addr', m.httpAddr,
-      '--initial-cluster', m.joinedWith ?? this.founders,
+      '--id',
+      String(m.id),
+      '--client-addr',
+      m.clientAddr,
+      '--peer-addr',
+      m.peerAddr,
+      '--http-addr',
+      m.httpAddr,
+      '--initial-cluster',
+      m.joinedWith ?? this.founders,
       ...(m.joinedWith !== undefined ? ['--join'] : []),
-      '--data-dir', m.dataDir,
-      '--tick-ms', String(this.opts.tickMs),
-      '--election-ticks', String(this.opts.electionTicks),
-      '--log-level', 'warn',
+      '--data-dir',
+      m.dataDir,
+      '--tick-ms',
+      String(this.opts.tickMs),
+      '--election-ticks',
+      String(this.opts.electionTicks),
+      '--log-level',
+      'warn',
       ...(this.opts.extraArgs ?? []),
     ];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (b: Buffer): void => {
-      m.output.push(...b.toString().split('\n').filter((l) => l !== ''));
+      m.output.push(
+        ...b
+          .toString()
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       if (m.output.length > 200) m.output.splice(0, m.output.length - 200);
     };
     proc.stdout.on('data', keep);
@@ -180,13 +198,19 @@ export class TestCluster {
   }
 
   arbor(id: number): Stub {
-    const s = new pkg.arbor.v1.Arbor(this.member(id).clientAddr, grpc.credentials.createInsecure()) as unknown as Stub;
+    const s = new pkg.arbor.v1.Arbor(
+      this.member(id).clientAddr,
+      grpc.credentials.createInsecure(),
+    ) as unknown as Stub;
     this.stubs.push(s);
     return s;
   }
 
   cluster(id: number): Stub {
-    const s = new pkg.arbor.v1.Cluster(this.member(id).clientAddr, grpc.credentials.createInsecure()) as unknown as Stub;
+    const s = new pkg.arbor.v1.Cluster(
+      this.member(id).clientAddr,
+      grpc.credentials.createInsecure(),
+    ) as unknown as Stub;
     this.stubs.push(s);
     return s;
   }
@@ -210,9 +234,18 @@ export class TestCluster {
         }
       }
       const [only] = [...leaders];
-      if (answered === live && leaders.size === 1 && only !== undefined && only > 0 && !exclude.includes(only)) return only;
+      if (
+        answered === live &&
+        leaders.size === 1 &&
+        only !== undefined &&
+        only > 0 &&
+        !exclude.includes(only)
+      )
+        return only;
       if (Date.now() > until) {
-        throw new Error(`no agreed leader after ${timeoutMs} ms (saw ${[...leaders].join(',')})\n${this.logs()}`);
+        throw new Error(
+          `no agreed leader after ${timeoutMs} ms (saw ${[...leaders].join(',')})\n${this.logs()}`,
+        );
       }
       await sleep(100);
     }
@@ -260,7 +293,11 @@ export async function failure(p: Promise<unknown>): Promise<GrpcError> {
   throw new Error('expected the call to fail');
 }
 
-export async function until<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+export async function until<T>(
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -270,15 +307,23 @@ export async function until<T>(fn: () => Promise<T | undefined> | T | undefined,
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`, { cause: last });
     await sleep(50);
   }
 }
 
 /** Collects a watch stream's responses. */
-export function watchStream(stub: Stub, req: Msg): { responses: Msg[]; error: GrpcError | undefined; cancel(): void; ended: boolean } {
+export function watchStream(
+  stub: Stub,
+  req: Msg,
+): { responses: Msg[]; error: GrpcError | undefined; cancel(): void; ended: boolean } {
   const call = (stub.Watch as (r: Msg) => grpc.ClientReadableStream<Msg>).call(stub, req);
-  const out = { responses: [] as Msg[], error: undefined as GrpcError | undefined, ended: false, cancel: () => call.cancel() };
+  const out = {
+    responses: [] as Msg[],
+    error: undefined as GrpcError | undefined,
+    ended: false,
+    cancel: () => call.cancel(),
+  };
   call.on('data', (r: Msg) => out.responses.push(r));
   call.on('error', (e: GrpcError) => {
     out.error = e;

@@ -32,7 +32,12 @@ describe('membership changes under load', () => {
         const live = cluster.members.filter((m) => m.proc).map((m) => m.id);
         const target = live[i % live.length]!;
         try {
-          await call(cluster.arbor(target), 'Create', { path: `/m/k${i}`, data: Buffer.from(String(i)) }, 3000);
+          await call(
+            cluster.arbor(target),
+            'Create',
+            { path: `/m/k${i}`, data: Buffer.from(String(i)) },
+            3000,
+          );
           acked.push(i);
         } catch {
           await sleep(20);
@@ -96,7 +101,9 @@ describe('membership changes under load', () => {
     const newLeader = await cluster.waitForLeader(30_000, [leader]);
     expect(newLeader).not.toBe(leader);
     const two = await status(newLeader);
-    expect((two.members as Msg[]).map((x) => Number(x.id)).sort()).toEqual([1, 2, 3].filter((i) => i !== leader));
+    expect((two.members as Msg[]).map((x) => Number(x.id)).sort()).toEqual(
+      [1, 2, 3].filter((i) => i !== leader),
+    );
     const unknown = await failure(call(cluster.cluster(newLeader), 'RemoveMember', { id: 9 }));
     expect(unknown.code).toBe(5);
 

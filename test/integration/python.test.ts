@@ -18,7 +18,14 @@ let out: string;
 
 beforeAll(async () => {
   out = mkdtempSync(path.join(os.tmpdir(), 'arbor-py-'));
-  execFileSync(PY, ['-m', 'grpc_tools.protoc', `-I${PROTO_DIR}`, `--python_out=${out}`, `--grpc_python_out=${out}`, 'arbor/v1/arbor.proto']);
+  execFileSync(PY, [
+    '-m',
+    'grpc_tools.protoc',
+    `-I${PROTO_DIR}`,
+    `--python_out=${out}`,
+    `--grpc_python_out=${out}`,
+    'arbor/v1/arbor.proto',
+  ]);
   cluster = await TestCluster.start({ size: 3 });
 }, 60_000);
 
