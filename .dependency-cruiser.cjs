@@ -32,7 +32,7 @@ module.exports = {
       name: 'storage-and-transport-are-separate',
       severity: 'error',
       from: { path: '^src/(storage|transport)/' },
-      to: { path: '^src/(storage|transport|server|api|client|cli)/' , pathNot: '^src/$1/'},
+      to: { path: '^src/(storage|transport|server|api|client|cli)/', pathNot: '^src/$1/' },
     },
     {
       name: 'server-does-not-know-api-or-client',

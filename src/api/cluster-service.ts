@@ -79,6 +79,7 @@ export function clusterHandlers(
         members: membersOf(member),
         name: st.name,
         role: st.role,
+        digest: member.tree.digest().toString(16).padStart(16, '0'),
       });
     }),
     AddMember: unary((req, deadline) => {
