@@ -132,6 +132,8 @@ export class Member implements PeerHandlerPort {
   private conf: ConfState = { voters: [], learners: [] };
   private book = new Map<NodeId, MemberInfo>();
   private lastCompacted = 0;
+  /** The index of the snapshot image onSnapshot installed and the core has yet to hand back. */
+  private stagedSnapshot = -1;
   private compacting = false;
 
   private leader: NodeId = NO_NODE;
@@ -409,7 +411,14 @@ export class Member implements PeerHandlerPort {
         );
         continue;
       }
-      const r = this.node.step(m);
+      let r: ReturnType<RawNode['step']>;
+      try {
+        r = this.node.step(m);
+      } catch (e) {
+        // A broken invariant in the core: stop rather than go on with a corrupt state.
+        this.die(e);
+        return;
+      }
       if (!r.ok) this.log.debug({ from, error: r.error }, 'raft refused a message');
     }
     this.kick();
@@ -450,11 +459,10 @@ export class Member implements PeerHandlerPort {
       this.conf = meta.conf;
       this.book = decodeAddressBook(extra);
       this.lastCompacted = meta.index;
-      this.mem.applySnapshot({
-        meta: { index: logIndex(meta.index), term: m.snapshot.meta.term, conf: meta.conf },
-        data: new Uint8Array(0),
-      });
-      this.mem.setConf(this.conf);
+      // MemoryStorage takes the snapshot when the core hands it back in a Ready (etcd's order):
+      // installing it here first would make the core believe it already holds the entry and
+      // skip restoring its own log.
+      this.stagedSnapshot = meta.index;
       this.opts.transport.setPeers(this.peerAddresses());
       this.proposals.dropUpTo(meta.index);
       this.watches.reset(
@@ -538,14 +546,15 @@ export class Member implements PeerHandlerPort {
 
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
-    if (rd.snapshot && rd.snapshot.meta.index > this.mem.snapshot().meta.index) {
-      // Only reachable for a snapshot the core accepted that onSnapshot did not install first.
-      throw new MemberError(
-        'internal',
-        `raft asked to install snapshot ${rd.snapshot.meta.index} that was not staged`,
-      );
-    }
-    const needPersist = rd.hardState !== undefined || rd.entries.length > 0;
+    if (rd.snapshot) {
+      // The image was installed by onSnapshot (tree, applied index, durable log start); only the
+      // in-memory log mirror is left to reset.
+      if (rd.snapshot.meta.index !== this.stagedSnapshot) {
+        throw new MemberError('internal', `raft asked to install snapshot ${rd.snapshot.meta.index} that was not staged`);
+      }
+      this.mem.applySnapshot({ meta: rd.snapshot.meta, data: new Uint8Array(0) });
+      this.mem.setConf(this.conf);
+    }    const needPersist = rd.hardState !== undefined || rd.entries.length > 0;
     const persisted = needPersist
       ? this.opts.storage.persist({
           ...(rd.hardState ? { hardState: rd.hardState } : {}),

@@ -3,7 +3,7 @@
  * the same exactly-once header lose no acknowledged write and apply none twice.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster, call, sleep, until, type GrpcError, type Stub } from './harness.js';
+import { TestCluster, call, exactlyOnceWriter, until, type Stub } from './harness.js';
 
 let cluster: TestCluster;
 
@@ -15,47 +15,6 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-/** Retryable: the write was not applied or its outcome is unknown; the same sequence makes a retry safe. */
-const RETRYABLE = new Set([4, 10, 14]);
-
-async function writer(
-  stubs: () => Stub[],
-  clientId: string,
-  count: number,
-  acked: string[],
-  stop: { now: boolean },
-): Promise<void> {
-  let target = 0;
-  for (let seq = 1; seq <= count && !stop.now; seq++) {
-    const op = `${clientId}:${seq}`;
-    for (let attempt = 0; ; attempt++) {
-      const s = stubs();
-      const stub = s[target % s.length]!;
-      try {
-        await call(
-          stub,
-          'Create',
-          {
-            path: '/load/op-',
-            mode: 2,
-            data: Buffer.from(op),
-            header: { client_id: clientId, sequence: seq, first_unacked: seq },
-          },
-          2000,
-        );
-        acked.push(op);
-        break;
-      } catch (e) {
-        const code = (e as GrpcError).code;
-        if (!RETRYABLE.has(code)) throw e;
-        if (attempt > 200) throw new Error(`gave up on ${op}`, { cause: e });
-        target++;
-        await sleep(20);
-      }
-    }
-  }
-}
-
 describe('leader failure under load', () => {
   it('loses no acknowledged write and duplicates none', async () => {
     const leader = await cluster.waitForLeader();
@@ -64,7 +23,9 @@ describe('leader failure under load', () => {
     const stubs = (): Stub[] => [...live].map((i) => cluster.arbor(i));
     const acked: string[] = [];
     const stop = { now: false };
-    const writers = Array.from({ length: 8 }, (_, w) => writer(stubs, `client-${w}`, 150, acked, stop));
+    const writers = Array.from({ length: 8 }, (_, w) =>
+      exactlyOnceWriter(stubs, '/load', `client-${w}`, 150, acked, stop),
+    );
     await until(() => (acked.length > 100 ? true : undefined), 30_000, 'load running');
     live.delete(leader);
     await cluster.kill(leader);

@@ -338,3 +338,76 @@ export function watchStream(
 export function events(w: { responses: Msg[] }): Msg[] {
   return w.responses.flatMap((r) => (r.events as Msg[] | undefined) ?? []);
 }
+
+/** Retryable: the write was not applied (UNAVAILABLE, ABORTED) or its outcome is unknown (DEADLINE_EXCEEDED). */
+const RETRYABLE = new Set([4, 10, 14]);
+
+/**
+ * A client that creates sequential children of `parent`, each carrying its op id as data, with an
+ * exactly-once header, retrying every write with the SAME sequence on the next member until it is
+ * acknowledged. `acked` collects acknowledged op ids; `stop.now` ends it early.
+ */
+export async function exactlyOnceWriter(
+  stubs: () => Stub[],
+  parent: string,
+  clientId: string,
+  count: number,
+  acked: string[],
+  stop: { now: boolean },
+): Promise<void> {
+  let target = 0;
+  for (let seq = 1; seq <= count && !stop.now; seq++) {
+    const op = `${clientId}:${seq}`;
+    for (let attempt = 0; ; attempt++) {
+      const s = stubs();
+      const stub = s[target % s.length]!;
+      try {
+        await call(
+          stub,
+          'Create',
+          {
+            path: `${parent}/op-`,
+            mode: 2,
+            data: Buffer.from(op),
+            header: { client_id: clientId, sequence: seq, first_unacked: seq },
+          },
+          2000,
+        );
+        acked.push(op);
+        break;
+      } catch (e) {
+        const code = (e as GrpcError).code;
+        if (!RETRYABLE.has(code)) throw e;
+        if (attempt > 300) throw new Error(`gave up on ${op}`, { cause: e });
+        target++;
+        await sleep(20);
+      }
+    }
+  }
+}
+
+/** Waits until every live member reports the same applied index and tree digest. */
+export async function converged(c: TestCluster, ids: readonly number[], timeoutMs = 30_000): Promise<Msg[]> {
+  return until(
+    async () => {
+      const sts = await Promise.all(ids.map((i) => call(c.cluster(i), 'Status', {}, 2000)));
+      const applied = new Set(sts.map((s) => s.applied_index as string));
+      const digests = new Set(sts.map((s) => s.digest as string));
+      return applied.size === 1 && digests.size === 1 ? sts : undefined;
+    },
+    timeoutMs,
+    `members ${ids.join(',')} to converge`,
+  );
+}
+
+/** Every op id stored under `parent` (read from one member), with how often it appears. */
+export async function opsUnder(stub: Stub, parent: string): Promise<Map<string, number>> {
+  const kids = await call(stub, 'GetChildren', { path: parent });
+  const seen = new Map<string, number>();
+  for (const n of kids.children as string[]) {
+    const r = await call(stub, 'Get', { path: `${parent}/${n}`, consistency: 1 });
+    const op = (r.data as Buffer).toString();
+    seen.set(op, (seen.get(op) ?? 0) + 1);
+  }
+  return seen;
+}
