@@ -92,7 +92,7 @@ const poll = (): void => {
     const leader = r ? Number(r.leader_id) : 0;
     if (!e && leader > 0) {
       console.log(
-        `leader: m${leader} (127.0.0.1:${4180 + leader}) — cluster ready. Try: npx arbor ls / ; Ctrl-C stops it.`,
+        `leader: m${leader} (127.0.0.1:${4180 + leader}) — cluster ready. Try: ./bin/arbor.js tree / ; Ctrl-C stops it.`,
       );
       client.close();
       return;
