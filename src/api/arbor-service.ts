@@ -288,7 +288,11 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
         (res) => call.write(res),
         (e: unknown) => {
           const st = toStatus(e);
-          call.emit('error', serviceError(st));
+          // A keep-alive that could not reach a leader (an election in progress) is simply not
+          // answered: the stream stays open and the client's next keep-alive tries again. Only a
+          // malformed request ends the stream, since retrying it cannot help.
+          if (st.code === grpc.status.INVALID_ARGUMENT) call.emit('error', serviceError(st));
+          else log.debug({ code: st.code, details: st.details }, 'keep-alive not answered');
         },
       );
     });

@@ -115,3 +115,38 @@ describe('graceful shutdown', () => {
     expect((await call(cluster.arbor(old), 'Exists', { path: '/after-sigterm' })).exists).toBe(true);
   });
 });
+
+describe('sessions across a leader change', () => {
+  it('a kept-alive session survives the leader dying; once keep-alives stop, the new leader expires it', async () => {
+    const old = await cluster.waitForLeader();
+    const via = [1, 2, 3].find((i) => i !== old)!;
+    const F = cluster.arbor(via);
+    const s = await call(F, 'OpenSession', { timeout_ms: 2000 });
+    const id = s.session_id as string;
+    const eph = await call(F, 'Create', { path: '/lc-eph-', mode: 3, session_id: id });
+    const ka = (F.KeepAlive as () => any).call(F);
+    const ttls: number[] = [];
+    ka.on('data', (r: Msg) => ttls.push(Number(r.ttl_ms)));
+    ka.on('error', () => undefined);
+    const timer = setInterval(() => ka.write({ session_id: id }), 300);
+    try {
+      await cluster.kill(old);
+      const next = await cluster.waitForLeader(20_000, [old]);
+      // Well past the session timeout under the new leader, the session and its node are alive.
+      const since = Date.now();
+      await until(() => (Date.now() - since > 4000 ? true : undefined), 10_000, 'time under the new leader');
+      expect((await call(cluster.arbor(next), 'Exists', { path: eph.path })).exists).toBe(true);
+      expect(ttls.filter((t) => t === 0)).toEqual([]);
+    } finally {
+      clearInterval(timer);
+      ka.end();
+    }
+    await until(
+      async () => ((await call(F, 'Exists', { path: eph.path })).exists ? undefined : true),
+      20_000,
+      'expiry after keep-alives stop',
+    );
+    cluster.restart(old);
+    await cluster.waitForLeader();
+  });
+});
