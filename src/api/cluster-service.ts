@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Member } from '../server/member.js';
 import type { AdminOp } from '../server/forward-codec.js';
+import { encodeAppliedMeta } from '../server/snapshot-meta.js';
 import { int, str, bool } from './convert.js';
 import { invalid, serviceError, toStatus } from './status.js';
 import { asError, type Operations } from './arbor-service.js';
@@ -66,7 +67,30 @@ export function clusterHandlers(
     return id;
   };
 
+  const snapshot = (call: grpc.ServerWritableStream<unknown, Msg>): void => {
+    const run = async (): Promise<void> => {
+      const reader = await member.openSnapshot();
+      try {
+        call.write({ meta: encodeAppliedMeta(reader.meta), index: reader.meta.index });
+        for await (const chunk of reader.chunks()) {
+          if (call.cancelled) return;
+          // Respect the consumer's pace: wait for the transport to drain before the next chunk.
+          if (!call.write({ data: chunk })) await new Promise((r) => call.once('drain', r));
+        }
+        call.end();
+      } finally {
+        await reader.close();
+      }
+    };
+    run().catch((e: unknown) => {
+      const st = toStatus(e);
+      if (st.code === grpc.status.INTERNAL) logger.error({ err: e }, 'snapshot stream failed');
+      call.emit('error', serviceError(st));
+    });
+  };
+
   return {
+    Snapshot: snapshot,
     Status: unary(() => {
       const st = member.status();
       return Promise.resolve({

@@ -19,6 +19,10 @@ async function readStdin(): Promise<Buffer> {
 const SERVER_MODULE = '../main.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'snapshot') {
+    const { runSnapshotCli } = await import('./snapshot.js');
+    return runSnapshotCli(argv.slice(1));
+  }
   const parsed = parseCommandLine(argv, process.env);
   if (!parsed.ok) {
     console.error(`arbor: ${parsed.error}`);
@@ -38,7 +42,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 1;
     }
     await m.runServerCli(command.argv);
-    return 0;
+    // runServerCli reports a bad configuration through process.exitCode (2); keep it.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   }
   const interrupt = new AbortController();
   const onSigint = (): void => interrupt.abort();

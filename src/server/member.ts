@@ -31,7 +31,7 @@ import { decodeResult, encodeResult } from '../tree/result-codec.js';
 import type { CommandResult } from '../tree/results.js';
 import type { TreeError } from '../tree/errors.js';
 import type { TreeLimits } from '../tree/limits.js';
-import type { AppliedMeta, PeerHandlerPort, StoragePort, TransportPort } from './ports.js';
+import type { AppliedMeta, PeerHandlerPort, SnapshotReaderPort, StoragePort, TransportPort } from './ports.js';
 import type { MemberInfo } from './address-book.js';
 import { decodeAddressBook, decodeMemberInfo, encodeAddressBook, encodeMemberInfo } from './address-book.js';
 import { MemberError, memberErrorFromGrpc, unavailable } from './errors.js';
@@ -71,6 +71,12 @@ export interface MemberOptions {
   readonly snapshotEntries: number;
   /** Entries kept behind the compaction point so a slightly slow follower needs no snapshot. */
   readonly catchUpEntries: number;
+  /**
+   * Forward batches a follower may have in flight to the leader at once (default 1). More than
+   * one is only order-preserving when the transport delivers forwards to the leader in order and
+   * the leader proposes them in arrival order (the pipelined ForwardStream does both).
+   */
+  readonly forwardsInFlight?: number;
   readonly storage: StoragePort;
   readonly transport: TransportPort;
   readonly clock: Clock;
@@ -99,6 +105,8 @@ interface ForwardItem {
   readonly data: Uint8Array;
   readonly d: Deferred<WriteItemResult>;
   readonly deadline: number;
+  /** Arrival order; a batch the leader refused is re-queued in this order. */
+  readonly seq: number;
 }
 
 export interface MemberStatus {
@@ -141,7 +149,9 @@ export class Member implements PeerHandlerPort {
 
   private proposeQueue: QueuedWrite[] = [];
   private forwardQueue: ForwardItem[] = [];
-  private forwarding = false;
+  /** Forward batches sent and not yet answered. Invariant: <= forwardsInFlight. */
+  private forwarding = 0;
+  private forwardSeq = 0;
   private touchQueue = new Map<bigint, Deferred<boolean>[]>();
   private touching = false;
 
@@ -319,6 +329,12 @@ export class Member implements PeerHandlerPort {
     else this.touchQueue.set(id, [d]);
     this.kickTouch(deadline);
     return d.promise;
+  }
+
+  /** A consistent image of the applied state, for backups (it does not stop writes). */
+  openSnapshot(): Promise<SnapshotReaderPort> {
+    this.checkRunning();
+    return this.opts.storage.openSnapshot();
   }
 
   /** The timeout of a live session, undefined when the tree does not know it. */
@@ -787,7 +803,7 @@ export class Member implements PeerHandlerPort {
   /** A write queued for local proposal that must now go to another leader, keeping its order. */
   private rerouteToForward(q: QueuedWrite): void {
     const d = deferred<WriteItemResult>();
-    this.forwardQueue.push({ data: q.data, d, deadline: q.deadline });
+    this.forwardQueue.push({ data: q.data, d, deadline: q.deadline, seq: this.forwardSeq++ });
     d.promise.then(
       (item) => {
         if (!item.ok) return q.d.reject(item.error);
@@ -801,19 +817,24 @@ export class Member implements PeerHandlerPort {
 
   private forwardWrite(data: Uint8Array, deadline: number): Promise<WriteItemResult> {
     const d = deferred<WriteItemResult>();
-    this.forwardQueue.push({ data, d, deadline });
+    this.forwardQueue.push({ data, d, deadline, seq: this.forwardSeq++ });
     this.pumpForwards();
     return d.promise;
   }
 
   /**
-   * Sends queued writes to the leader one batch at a time: the next batch leaves only after the
-   * previous one was answered, which keeps each client's pipelined writes in order through
-   * forwarding, and batches whatever arrived meanwhile.
+   * Sends queued writes to the leader in batches, up to `forwardsInFlight` batches at once. The
+   * transport delivers them in order and the leader proposes each batch as it arrives, so each
+   * client's pipelined writes keep their order through forwarding; whatever arrives while the
+   * window is full is batched. (Should a refused batch be re-sent behind a later one that did
+   * apply, the tree's per-client order check answers the late writes ABORTED: not applied,
+   * retryable — never applied out of order.)
    */
   private pumpForwards(): void {
-    if (this.forwarding || this.forwardQueue.length === 0 || this.stopped) return;
+    if (this.forwardQueue.length === 0 || this.stopped) return;
     if (this.isLeader()) {
+      // Writes forwarded earlier must be settled first, or local proposals could overtake them.
+      if (this.forwarding > 0) return;
       // Leadership came here: propose locally, in order.
       const items = this.forwardQueue;
       this.forwardQueue = [];
@@ -835,6 +856,12 @@ export class Member implements PeerHandlerPort {
     }
     const leader = this.leader;
     if (leader === NO_NODE) return; // resumed by onSoftState when a leader is known, or expired by the tick
+    while (this.forwardQueue.length > 0 && this.forwarding < (this.opts.forwardsInFlight ?? 1)) {
+      this.forwardBatch(leader);
+    }
+  }
+
+  private forwardBatch(leader: NodeId): void {
     const now = this.opts.clock.monoMs();
     const batch = this.forwardQueue.splice(0, MAX_FORWARD_BATCH);
     const deadline = Math.max(...batch.map((b) => b.deadline));
@@ -846,10 +873,9 @@ export class Member implements PeerHandlerPort {
             'no leader was reachable before the deadline; the write was not applied',
           ),
         );
-      this.pumpForwards();
       return;
     }
-    this.forwarding = true;
+    this.forwarding++;
     this.opts.transport
       .forward(leader, FORWARD_WRITE, encodeWriteBatch(batch.map((b) => b.data)), this.left(deadline))
       .then(
@@ -865,8 +891,8 @@ export class Member implements PeerHandlerPort {
         (e: unknown) => {
           const err = asMemberError(e, leader);
           if (err.code === 'notLeader') {
-            // Definitely not proposed there: try again with whoever leads next, in the same order.
-            this.forwardQueue.unshift(...batch);
+            // Definitely not proposed there: try again with whoever leads next, in arrival order.
+            this.forwardQueue = [...batch, ...this.forwardQueue].sort((a, b) => a.seq - b.seq);
             return;
           }
           const unknown =
@@ -881,9 +907,11 @@ export class Member implements PeerHandlerPort {
         },
       )
       .finally(() => {
-        this.forwarding = false;
-        if (this.forwardQueue.length > 0)
-          setTimeout(() => this.pumpForwards(), this.leader === leader ? 0 : 1);
+        this.forwarding--;
+        if (this.forwardQueue.length === 0) return;
+        // Same leader: send what queued meanwhile at once; a new one: give it a moment.
+        if (this.leader === leader) this.pumpForwards();
+        else setTimeout(() => this.pumpForwards(), 1);
       });
   }
 

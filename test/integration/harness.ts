@@ -62,6 +62,8 @@ export interface ClusterOptions {
   readonly tickMs?: number;
   readonly electionTicks?: number;
   readonly extraArgs?: readonly string[];
+  /** Runs for each founding member before its process starts (e.g. to seed its data directory). */
+  readonly prepare?: (m: MemberProc, founders: string) => void;
 }
 
 export class TestCluster {
@@ -92,7 +94,7 @@ export class TestCluster {
         output: [],
       });
     }
-    void c.founders;
+    for (const m of c.members) opts.prepare?.(m, c.founders);
     for (const m of c.members) c.spawn(m);
     await c.waitForLeader();
     return c;

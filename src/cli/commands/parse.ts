@@ -141,6 +141,16 @@ const SPECS: Readonly<Record<string, Spec>> = {
     summary: 'move leadership (default: the most up-to-date other voter)',
     options: {},
   },
+  'snapshot save': {
+    usage: 'arbor snapshot save FILE',
+    summary: 'back up a consistent snapshot of the tree (see `arbor snapshot --help`)',
+    options: {},
+  },
+  'snapshot restore': {
+    usage: 'arbor snapshot restore FILE --data-dir DIR --initial-cluster ...',
+    summary: 'seed a member of a new cluster from a snapshot',
+    options: {},
+  },
   server: {
     usage: 'arbor server ...',
     summary: 'run an Arbor member (see `arbor server --help`)',
