@@ -123,7 +123,7 @@ async function outcome(p: Promise<unknown>): Promise<number> {
   } catch (e) {
     const g = e as GrpcError;
     if (typeof g.code !== 'number') throw e;
-    if (!EXPECTED.has(g.code)) throw new Error(`unexpected status ${g.code}: ${g.details}`);
+    if (!EXPECTED.has(g.code)) throw new Error(`unexpected status ${g.code}: ${g.details}`, { cause: e });
     expect(g.details.length).toBeGreaterThan(0);
     return g.code;
   }
