@@ -19,6 +19,10 @@ async function readStdin(): Promise<Buffer> {
 const SERVER_MODULE = '../main.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'certs') {
+    const { runCertsCli } = await import('./certs.js');
+    return runCertsCli(argv.slice(1));
+  }
   if (argv[0] === 'snapshot') {
     const { runSnapshotCli } = await import('./snapshot.js');
     return runSnapshotCli(argv.slice(1));

@@ -151,6 +151,11 @@ const SPECS: Readonly<Record<string, Spec>> = {
     summary: 'seed a member of a new cluster from a snapshot',
     options: {},
   },
+  certs: {
+    usage: 'arbor certs [--out DIR] [--members m1,m2,m3] [--hosts ...]',
+    summary: 'make a cluster CA and member/client certificates (see `arbor certs --help`)',
+    options: {},
+  },
   server: {
     usage: 'arbor server ...',
     summary: 'run an Arbor member (see `arbor server --help`)',
