@@ -22,6 +22,7 @@ import { GRPC_CODE, MemberError } from './server/errors.js';
 import type { PeerHandlerPort } from './server/ports.js';
 import { startClientServer } from './api/grpc-server.js';
 import { startHttpServer } from './api/http-server.js';
+import { Metrics } from './api/metrics.js';
 
 export const systemClock: Clock = {
   nowMs: () => Date.now(),
@@ -64,7 +65,7 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
   const transport = new PeerTransport({
     selfId: cfg.id,
     clusterId: cfg.clusterId,
-    listenAddr: cfg.peerAddr,
+    listenAddr: cfg.listenPeerAddr,
     peers: new Map<NodeId, string>(),
     handler: peerBoundary(() => {
       if (!member) throw new MemberError('unavailable', 'member is starting');
@@ -78,6 +79,9 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
     process.exitCode = 1;
     setTimeout(() => process.exit(1), 100).unref();
   };
+  // Counters only the member and the API see as they happen go through metrics.member and
+  // metrics.grpcInterceptor; the rest is read from member and store at scrape time.
+  const metrics = new Metrics();
   member = new Member(
     {
       self: cfg.initialCluster.get(cfg.id) ?? {
@@ -103,6 +107,7 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
     },
     fatal,
   );
+  metrics.observe({ member, store });
   await transport.start();
   await member.start();
   const apiLog = log.child({ component: 'api' });
@@ -116,15 +121,17 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
       maxInflightPerStream: 10_000,
       minSessionTimeoutMs: Math.max(100, cfg.tickMs * 2),
     },
-    cfg.clientAddr,
+    cfg.listenClientAddr,
     { maxMessageBytes: Math.max(4 * 1024 * 1024, cfg.maxDataBytes * 2 + 64 * 1024) },
   );
-  const http = await startHttpServer(member, cfg.httpAddr, log.child({ component: 'http' }));
+  const http = await startHttpServer(member, metrics, cfg.httpAddr, log.child({ component: 'http' }));
   log.info(
     {
       clientAddr: cfg.clientAddr,
       clientPort: clientServer.port,
       peerAddr: cfg.peerAddr,
+      listenClientAddr: cfg.listenClientAddr,
+      listenPeerAddr: cfg.listenPeerAddr,
       httpAddr: cfg.httpAddr,
       dataDir: cfg.dataDir,
     },

@@ -12,8 +12,14 @@ export interface ServerConfig {
   readonly id: NodeId;
   readonly name: string;
   readonly clusterId: string;
+  /** Where clients reach this member (recorded in the member list when --initial-cluster has none). */
   readonly clientAddr: string;
+  /** Where the other members reach this one: must equal this member's --initial-cluster entry. */
   readonly peerAddr: string;
+  /** The address the public gRPC API binds; differs from clientAddr behind NAT or in containers. */
+  readonly listenClientAddr: string;
+  /** The address the peer server binds, e.g. 0.0.0.0:4191 while peers dial arbor1:4191. */
+  readonly listenPeerAddr: string;
   readonly httpAddr: string;
   readonly initialCluster: ReadonlyMap<NodeId, MemberInfo>;
   readonly dataDir: string;
@@ -41,6 +47,16 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'client-addr', help: 'host:port serving the public gRPC API', def: '127.0.0.1:4181' },
   { name: 'peer-addr', help: 'host:port for traffic between members', def: '127.0.0.1:4191' },
   { name: 'http-addr', help: 'host:port for /metrics, /healthz and /readyz', def: '127.0.0.1:4201' },
+  {
+    name: 'listen-client-addr',
+    help: 'host:port the public gRPC API binds, when it differs from the advertised --client-addr',
+    def: 'the value of --client-addr',
+  },
+  {
+    name: 'listen-peer-addr',
+    help: 'host:port the peer server binds (e.g. 0.0.0.0:4191), when it differs from --peer-addr',
+    def: 'the value of --peer-addr',
+  },
   {
     name: 'initial-cluster',
     help:
@@ -200,6 +216,18 @@ export function parseServerConfig(
   const distinct = new Set(addrs.map(([, v]) => v));
   if (distinct.size !== addrs.length)
     return err('--client-addr, --peer-addr and --http-addr must all differ');
+  // Containers: peers dial the advertised name (arbor1:4191) while the server binds 0.0.0.0:4191.
+  const listen: [string, string][] = [
+    ['listen-client-addr', f.get('listen-client-addr') ?? (addrs[0]?.[1] as string)],
+    ['listen-peer-addr', f.get('listen-peer-addr') ?? peerAddr],
+    ['http-addr', addrs[2]?.[1] as string],
+  ];
+  for (const [n, v] of listen) {
+    const r = parseHostPort(v, `--${n}`);
+    if (!r.ok) return r;
+  }
+  if (new Set(listen.map(([, v]) => v)).size !== listen.length)
+    return err('the client, peer and HTTP servers would bind the same address: give each its own port');
   if (self && self.peerUrl !== peerAddr) {
     return err(
       `--peer-addr ${peerAddr} contradicts --initial-cluster, which gives member ${id} the peer address ${self.peerUrl}`,
@@ -231,6 +259,8 @@ export function parseServerConfig(
     clusterId: f.get('cluster-id') ?? 'arbor',
     clientAddr,
     peerAddr,
+    listenClientAddr: listen[0]?.[1] as string,
+    listenPeerAddr: listen[1]?.[1] as string,
     httpAddr: addrs[2]?.[1] as string,
     initialCluster: book,
     dataDir: f.get('data-dir') ?? `./data/m${id}`,
