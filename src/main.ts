@@ -6,7 +6,6 @@
 import { randomInt } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import pino from 'pino';
 import type { Logger } from 'pino';
 import { seededRng } from './util/rng.js';
 import type { Clock } from './util/clock.js';
@@ -21,6 +20,8 @@ import { helpText, parseServerConfig } from './server/config.js';
 import { GRPC_CODE, MemberError } from './server/errors.js';
 import type { PeerHandlerPort } from './server/ports.js';
 import { startClientServer } from './api/grpc-server.js';
+import { rootLogger } from './log.js';
+import { clientPortCredentials, isLoopback, loadTls, peerCredentials } from './security/tls.js';
 import { startHttpServer } from './api/http-server.js';
 import { Metrics } from './api/metrics.js';
 
@@ -72,7 +73,9 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
       return member;
     }),
     logger: log.child({ component: 'transport' }),
+    ...(cfg.peerTls ? { credentials: peerCredentials(loadTls(cfg.peerTls, 'peer TLS')) } : {}),
   });
+  warnPlaintext(log, cfg);
   const limits = treeLimits({ maxDataBytes: cfg.maxDataBytes });
   const fatal = (e: Error): void => {
     log.fatal({ err: e }, 'member failed; exiting');
@@ -122,7 +125,14 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
       minSessionTimeoutMs: Math.max(100, cfg.tickMs * 2),
     },
     cfg.listenClientAddr,
-    { maxMessageBytes: Math.max(4 * 1024 * 1024, cfg.maxDataBytes * 2 + 64 * 1024) },
+    {
+      maxMessageBytes: Math.max(4 * 1024 * 1024, cfg.maxDataBytes * 2 + 64 * 1024),
+      ...(cfg.tls
+        ? {
+            credentials: clientPortCredentials(loadTls(cfg.tls, 'client TLS'), cfg.tls.clientAuth),
+          }
+        : {}),
+    },
   );
   const http = await startHttpServer(member, metrics, cfg.httpAddr, log.child({ component: 'http' }));
   log.info(
@@ -158,8 +168,20 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
   };
 }
 
-function rootLogger(level: string): Logger {
-  return pino({ level, base: { pid: process.pid } });
+/** Plaintext is for loopback only: anywhere else, say so loudly (--require-tls refuses it). */
+function warnPlaintext(log: Logger, cfg: ServerConfig): void {
+  if (!cfg.peerTls && !isLoopback(cfg.listenPeerAddr)) {
+    log.warn(
+      { listenPeerAddr: cfg.listenPeerAddr },
+      'PEER PORT WITHOUT TLS on a non-loopback address: anyone who can reach it can forge Raft messages; set --peer-tls-cert/--peer-tls-key/--peer-tls-ca (see `arbor certs`)',
+    );
+  }
+  if (!cfg.tls && !isLoopback(cfg.listenClientAddr)) {
+    log.warn(
+      { listenClientAddr: cfg.listenClientAddr },
+      'CLIENT PORT WITHOUT TLS on a non-loopback address: traffic is readable and forgeable on the network; set --tls-cert/--tls-key',
+    );
+  }
 }
 
 /** `arbor server ...`: runs one member until SIGTERM/SIGINT. */

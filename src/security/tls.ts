@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 export interface TlsFiles {
   readonly cert: string;
   readonly key: string;
-  readonly ca: string;
+  readonly ca?: string;
 }
 
 function read(file: string, what: string): Buffer {
@@ -25,14 +25,14 @@ function read(file: string, what: string): Buffer {
 export interface LoadedTls {
   readonly cert: Buffer;
   readonly key: Buffer;
-  readonly ca: Buffer;
+  readonly ca: Buffer | null;
 }
 
 export function loadTls(f: TlsFiles, what: string): LoadedTls {
   return {
     cert: read(f.cert, `${what} certificate`),
     key: read(f.key, `${what} key`),
-    ca: read(f.ca, `${what} CA`),
+    ca: f.ca === undefined ? null : read(f.ca, `${what} CA`),
   };
 }
 
@@ -41,6 +41,7 @@ export function peerCredentials(t: LoadedTls): {
   server: grpc.ServerCredentials;
   client: grpc.ChannelCredentials;
 } {
+  if (t.ca === null) throw new Error('mutual TLS between members needs the cluster CA');
   return {
     server: grpc.ServerCredentials.createSsl(t.ca, [{ cert_chain: t.cert, private_key: t.key }], true),
     client: grpc.credentials.createSsl(t.ca, t.key, t.cert),

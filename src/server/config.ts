@@ -31,6 +31,12 @@ export interface ServerConfig {
   readonly snapshotEntries: number;
   readonly requestTimeoutMs: number;
   readonly logLevel: string;
+  /** TLS on the client port (certificate, key, and the CA for client certificates if required). */
+  readonly tls:
+    | { readonly cert: string; readonly key: string; readonly ca?: string; readonly clientAuth: boolean }
+    | undefined;
+  /** Mutual TLS between members. */
+  readonly peerTls: { readonly cert: string; readonly key: string; readonly ca: string } | undefined;
 }
 
 interface FlagSpec {
@@ -67,6 +73,25 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     name: 'join',
     help: 'start as a new member of an existing cluster (add it with `arbor member add` first)',
+    bool: true,
+  },
+  { name: 'tls-cert', help: 'certificate (PEM) for TLS on the client port; needs --tls-key' },
+  { name: 'tls-key', help: 'private key (PEM) of --tls-cert' },
+  { name: 'tls-ca', help: 'CA (PEM) that client certificates must chain to; needs --tls-client-auth' },
+  {
+    name: 'tls-client-auth',
+    help: 'require a client certificate from --tls-ca on the client port',
+    bool: true,
+  },
+  {
+    name: 'peer-tls-cert',
+    help: 'certificate (PEM) of this member for mutual TLS between members; needs --peer-tls-key and --peer-tls-ca',
+  },
+  { name: 'peer-tls-key', help: 'private key (PEM) of --peer-tls-cert' },
+  { name: 'peer-tls-ca', help: 'the cluster CA (PEM): only members with a certificate from it may connect' },
+  {
+    name: 'require-tls',
+    help: 'refuse to start unless both the client and the peer port use TLS',
     bool: true,
   },
   { name: 'tick-ms', help: 'milliseconds per Raft tick', def: '50' },
@@ -110,7 +135,11 @@ export function collectFlags(
   const out = new Map<string, string>();
   for (const f of FLAGS) {
     const v = env[envName(f.name)];
-    if (v !== undefined && v !== '') out.set(f.name, v);
+    if (v === undefined || v === '') continue;
+    if (f.bool && v !== 'true' && v !== 'false') {
+      return err(`${envName(f.name)} must be true or false: got '${v}'`);
+    }
+    out.set(f.name, v);
   }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -253,6 +282,33 @@ export function parseServerConfig(
   const clientAddr = addrs[0]?.[1] as string;
   const book = new Map(ic.value);
   if (self) book.set(nodeId(id), { ...self, name, clientUrl: self.clientUrl || clientAddr });
+  const tlsCert = f.get('tls-cert');
+  const tlsKey = f.get('tls-key');
+  const tlsCa = f.get('tls-ca');
+  const clientAuth = f.get('tls-client-auth') === 'true';
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) return err('--tls-cert and --tls-key go together');
+  if (clientAuth && (tlsCa === undefined || tlsCert === undefined)) {
+    return err(
+      '--tls-client-auth needs --tls-cert, --tls-key and --tls-ca (the CA client certificates must chain to)',
+    );
+  }
+  if (tlsCa !== undefined && !clientAuth)
+    return err('--tls-ca is only used with --tls-client-auth: add it or drop --tls-ca');
+  const peer = ['peer-tls-cert', 'peer-tls-key', 'peer-tls-ca'].map((n) => f.get(n));
+  const peerSet = peer.filter((v) => v !== undefined).length;
+  if (peerSet !== 0 && peerSet !== 3)
+    return err('--peer-tls-cert, --peer-tls-key and --peer-tls-ca go together');
+  const tls =
+    tlsCert !== undefined && tlsKey !== undefined
+      ? { cert: tlsCert, key: tlsKey, clientAuth, ...(tlsCa !== undefined ? { ca: tlsCa } : {}) }
+      : undefined;
+  const peerTls =
+    peerSet === 3 ? { cert: peer[0] as string, key: peer[1] as string, ca: peer[2] as string } : undefined;
+  if (f.get('require-tls') === 'true' && (tls === undefined || peerTls === undefined)) {
+    return err(
+      '--require-tls: configure TLS on the client port (--tls-cert/--tls-key) and mutual TLS between members (--peer-tls-*)',
+    );
+  }
   return ok({
     id: nodeId(id),
     name,
@@ -272,5 +328,7 @@ export function parseServerConfig(
     snapshotEntries: ints['snapshot-entries'] as number,
     requestTimeoutMs: ints['request-timeout-ms'] as number,
     logLevel: f.get('log-level') ?? 'info',
+    tls,
+    peerTls,
   });
 }

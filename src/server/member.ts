@@ -31,7 +31,13 @@ import { decodeResult, encodeResult } from '../tree/result-codec.js';
 import type { CommandResult } from '../tree/results.js';
 import type { TreeError } from '../tree/errors.js';
 import type { TreeLimits } from '../tree/limits.js';
-import type { AppliedMeta, PeerHandlerPort, SnapshotReaderPort, StoragePort, TransportPort } from './ports.js';
+import type {
+  AppliedMeta,
+  PeerHandlerPort,
+  SnapshotReaderPort,
+  StoragePort,
+  TransportPort,
+} from './ports.js';
 import type { MemberInfo } from './address-book.js';
 import { decodeAddressBook, decodeMemberInfo, encodeAddressBook, encodeMemberInfo } from './address-book.js';
 import { MemberError, memberErrorFromGrpc, unavailable } from './errors.js';
@@ -566,11 +572,15 @@ export class Member implements PeerHandlerPort {
       // The image was installed by onSnapshot (tree, applied index, durable log start); only the
       // in-memory log mirror is left to reset.
       if (rd.snapshot.meta.index !== this.stagedSnapshot) {
-        throw new MemberError('internal', `raft asked to install snapshot ${rd.snapshot.meta.index} that was not staged`);
+        throw new MemberError(
+          'internal',
+          `raft asked to install snapshot ${rd.snapshot.meta.index} that was not staged`,
+        );
       }
       this.mem.applySnapshot({ meta: rd.snapshot.meta, data: new Uint8Array(0) });
       this.mem.setConf(this.conf);
-    }    const needPersist = rd.hardState !== undefined || rd.entries.length > 0;
+    }
+    const needPersist = rd.hardState !== undefined || rd.entries.length > 0;
     const persisted = needPersist
       ? this.opts.storage.persist({
           ...(rd.hardState ? { hardState: rd.hardState } : {}),

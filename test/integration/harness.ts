@@ -62,6 +62,8 @@ export interface ClusterOptions {
   readonly tickMs?: number;
   readonly electionTicks?: number;
   readonly extraArgs?: readonly string[];
+  /** Credentials for the test's own stubs (TLS clusters); insecure by default. */
+  readonly clientCredentials?: grpc.ChannelCredentials;
   /** Runs for each founding member before its process starts (e.g. to seed its data directory). */
   readonly prepare?: (m: MemberProc, founders: string) => void;
 }
@@ -199,20 +201,18 @@ export class TestCluster {
     return m;
   }
 
+  private creds(): grpc.ChannelCredentials {
+    return this.opts.clientCredentials ?? grpc.credentials.createInsecure();
+  }
+
   arbor(id: number): Stub {
-    const s = new pkg.arbor.v1.Arbor(
-      this.member(id).clientAddr,
-      grpc.credentials.createInsecure(),
-    ) as unknown as Stub;
+    const s = new pkg.arbor.v1.Arbor(this.member(id).clientAddr, this.creds()) as unknown as Stub;
     this.stubs.push(s);
     return s;
   }
 
   cluster(id: number): Stub {
-    const s = new pkg.arbor.v1.Cluster(
-      this.member(id).clientAddr,
-      grpc.credentials.createInsecure(),
-    ) as unknown as Stub;
+    const s = new pkg.arbor.v1.Cluster(this.member(id).clientAddr, this.creds()) as unknown as Stub;
     this.stubs.push(s);
     return s;
   }
