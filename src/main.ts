@@ -54,7 +54,9 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
   const log = root.child({ member: cfg.id });
   mkdirSync(cfg.dataDir, { recursive: true });
   const storeLog = log.child({ component: 'storage' });
+  const metrics = new Metrics();
   const store = await ArborStore.open(cfg.dataDir, {
+    onSync: (ms) => metrics.member.fsyncLatency(ms / 1000),
     logger: {
       debug: (f, m) => storeLog.debug(f, m),
       info: (f, m) => storeLog.info(f, m),
@@ -84,7 +86,6 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
   };
   // Counters only the member and the API see as they happen go through metrics.member and
   // metrics.grpcInterceptor; the rest is read from member and store at scrape time.
-  const metrics = new Metrics();
   member = new Member(
     {
       self: cfg.initialCluster.get(cfg.id) ?? {
@@ -107,6 +108,7 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
       clock: systemClock,
       rng: seededRng(randomInt(2 ** 31)),
       logger: log.child({ component: 'member' }),
+      metrics: metrics.member,
     },
     fatal,
   );
@@ -127,6 +129,7 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
     cfg.listenClientAddr,
     {
       maxMessageBytes: Math.max(4 * 1024 * 1024, cfg.maxDataBytes * 2 + 64 * 1024),
+      interceptors: [metrics.grpcInterceptor],
       ...(cfg.tls
         ? {
             credentials: clientPortCredentials(loadTls(cfg.tls, 'client TLS'), cfg.tls.clientAuth),

@@ -20,7 +20,11 @@ export interface ClientServer {
 export async function startClientServer(
   ctx: ApiContext,
   addr: string,
-  opts: { maxMessageBytes: number; credentials?: grpc.ServerCredentials },
+  opts: {
+    maxMessageBytes: number;
+    credentials?: grpc.ServerCredentials;
+    interceptors?: grpc.ServerInterceptor[];
+  },
 ): Promise<ClientServer> {
   const proto = loadArborProto();
   const server = new grpc.Server({
@@ -28,6 +32,7 @@ export async function startClientServer(
     'grpc.max_send_message_length': opts.maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5000,
+    ...(opts.interceptors ? { interceptors: opts.interceptors } : {}),
   });
   server.addService(proto.arbor, arborHandlers(ctx));
   server.addService(proto.cluster, clusterHandlers(ctx.member, new Operations(ctx), ctx.logger));

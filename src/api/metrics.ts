@@ -8,6 +8,7 @@
  * Names follow Prometheus conventions (`_total` counters, `_seconds` durations) and etcd's
  * choices where one exists (db size as "data size", leader changes, proposals).
  */
+import type { MemberMetrics } from '../server/ports.js';
 import type { ServerInterceptor } from '@grpc/grpc-js';
 import { ResponderBuilder, ServerInterceptingCall, status as GrpcStatus } from '@grpc/grpc-js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -17,32 +18,8 @@ import type { Member } from '../server/member.js';
  * What the member reports as it happens. Structural: src/server may declare an identical
  * interface in its ports (it must not import src/api) and be handed this object.
  */
-export interface MemberMetrics {
-  /** This member saw the leader change (to another member or to none). */
-  leaderChanged(): void;
-  /** A proposal this member made (or forwarded) was committed and applied. */
-  proposalCommitted(): void;
-  /** A proposal failed before commit: dropped, leadership lost, deadline, ... */
-  proposalFailed(reason: string): void;
-  /** Seconds from proposing an entry to seeing it committed (on the leader). */
-  commitLatency(seconds: number): void;
-  /** Seconds to apply one batch of committed entries to the tree, durability included. */
-  applyLatency(seconds: number): void;
-  /** Seconds one synced storage batch took (the fsync of the LevelDB log). */
-  fsyncLatency(seconds: number): void;
-  /** A snapshot was created (log compaction), sent to a follower, or installed from the leader. */
-  snapshot(kind: 'created' | 'sent' | 'installed'): void;
-}
-
-export const NO_MEMBER_METRICS: MemberMetrics = {
-  leaderChanged: () => undefined,
-  proposalCommitted: () => undefined,
-  proposalFailed: () => undefined,
-  commitLatency: () => undefined,
-  applyLatency: () => undefined,
-  fsyncLatency: () => undefined,
-  snapshot: () => undefined,
-};
+export { NO_MEMBER_METRICS } from '../server/ports.js';
+export type { MemberMetrics } from '../server/ports.js';
 
 /** The part of the store's statistics the metrics read (ArborStore.stats() satisfies it). */
 export interface StoreStatsSource {

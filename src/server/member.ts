@@ -33,11 +33,13 @@ import type { TreeError } from '../tree/errors.js';
 import type { TreeLimits } from '../tree/limits.js';
 import type {
   AppliedMeta,
+  MemberMetrics,
   PeerHandlerPort,
   SnapshotReaderPort,
   StoragePort,
   TransportPort,
 } from './ports.js';
+import { NO_MEMBER_METRICS } from './ports.js';
 import type { MemberInfo } from './address-book.js';
 import { decodeAddressBook, decodeMemberInfo, encodeAddressBook, encodeMemberInfo } from './address-book.js';
 import { MemberError, memberErrorFromGrpc, unavailable } from './errors.js';
@@ -88,6 +90,8 @@ export interface MemberOptions {
   readonly clock: Clock;
   readonly rng: Rng;
   readonly logger: Logger;
+  /** Counters for /metrics; no-ops when absent. */
+  readonly metrics?: MemberMetrics;
   readonly watch?: {
     maxBacklog?: number;
     historyEvents?: number;
@@ -176,6 +180,7 @@ export class Member implements PeerHandlerPort {
   /** The chain of durable apply batches: clients are answered in apply order. */
   private applyChain: Promise<void> = Promise.resolve();
   private readonly onFatal: (e: Error) => void;
+  private readonly metrics: MemberMetrics;
 
   constructor(
     private readonly opts: MemberOptions,
@@ -189,6 +194,7 @@ export class Member implements PeerHandlerPort {
       historyBytes: opts.watch?.historyBytes ?? 64 * 1024 * 1024,
     });
     this.onFatal = onFatal;
+    this.metrics = opts.metrics ?? NO_MEMBER_METRICS;
   }
 
   get id(): NodeId {
@@ -494,6 +500,7 @@ export class Member implements PeerHandlerPort {
       const st = this.node.step(m);
       if (!st.ok) this.log.warn({ error: st.error }, 'raft refused the installed snapshot');
       this.log.info({ index: meta.index }, 'snapshot installed');
+      this.metrics.snapshot('installed');
     });
     this.kick();
   }
@@ -619,7 +626,10 @@ export class Member implements PeerHandlerPort {
       this.applied = e.index;
       this.appliedTerm = e.term;
       const waiter = this.proposals.take(e.index, e.term);
-      if (waiter && value) answers.push({ d: waiter, a: { revision: e.index, value } });
+      if (waiter && value) {
+        answers.push({ d: waiter, a: { revision: e.index, value } });
+        this.metrics.proposalCommitted();
+      }
     }
     const meta = this.appliedMetaNow();
     const changes = this.tree.takeChanges();
@@ -628,6 +638,7 @@ export class Member implements PeerHandlerPort {
     this.applyChain = this.applyChain
       .then(() => durable)
       .then(() => {
+        this.metrics.applyLatency((this.opts.clock.monoMs() - now) / 1000);
         for (const { d, a } of answers) d.resolve(a);
         this.releaseAppliedWaiters(applied);
         this.maybeCompact(applied);
@@ -675,6 +686,7 @@ export class Member implements PeerHandlerPort {
     const wasLeader = this.role === 'leader';
     if (leader !== this.leader)
       this.log.info({ leader, role, term: this.node.status().term }, 'leader changed');
+    this.metrics.leaderChanged();
     this.leader = leader;
     this.role = role;
     if (role === 'leader' && !wasLeader) {
@@ -734,6 +746,7 @@ export class Member implements PeerHandlerPort {
       .then(() => {
         this.node.reportSnapshot(to, true);
         this.log.info({ to }, 'snapshot sent');
+        this.metrics.snapshot('sent');
       })
       .catch((e: unknown) => {
         this.node.reportSnapshot(to, false);
@@ -760,6 +773,7 @@ export class Member implements PeerHandlerPort {
       await this.opts.storage.compactLog(logIndex(upTo));
       this.lastCompacted = upTo;
       this.log.info({ upTo, applied: this.applied }, 'log compacted');
+      this.metrics.snapshot('created');
     } finally {
       this.compacting = false;
     }
@@ -785,6 +799,7 @@ export class Member implements PeerHandlerPort {
     const now = this.opts.clock.monoMs();
     const live = batch.filter((q) => {
       if (q.deadline > now) return true;
+      this.metrics.proposalFailed('deadline');
       q.d.reject(
         new MemberError(
           'deadlineExceeded',
@@ -797,9 +812,17 @@ export class Member implements PeerHandlerPort {
     const r = this.node.propose(live.map((q) => q.data));
     if (!r.ok) {
       if (r.error.type === 'notLeader' || r.error.type === 'transferring') {
+        if (this.isLeader()) {
+          // Still leader but not taking proposals (a leadership transfer, or removed from the
+          // configuration): hold them, in order, until the next tick or the next leader. Re-routing
+          // them now would only bounce them straight back here.
+          this.proposeQueue = live.concat(this.proposeQueue);
+          return;
+        }
         for (const q of live) this.rerouteToForward(q);
         return;
       }
+      this.metrics.proposalFailed(r.error.type);
       const err = new MemberError('unavailable', `the leader refused the write: ${r.error.type}`, {
         leaderHint: this.leader,
       });

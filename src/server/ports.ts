@@ -58,3 +58,31 @@ export interface TransportPort {
   forward(to: NodeId, kind: string, payload: Uint8Array, deadlineMs: number): Promise<Uint8Array>;
   onUnreachable: ((id: NodeId) => void) | undefined;
 }
+
+/** Counters and timings the member reports (Prometheus in src/api/metrics.ts); no-ops by default. */
+export interface MemberMetrics {
+  /** This member saw the leader change (to another member or to none). */
+  leaderChanged(): void;
+  /** A proposal this member made (or forwarded) was committed and applied. */
+  proposalCommitted(): void;
+  /** A proposal failed before commit: dropped, leadership lost, deadline, ... */
+  proposalFailed(reason: string): void;
+  /** Seconds from proposing an entry to seeing it committed (on the leader). */
+  commitLatency(seconds: number): void;
+  /** Seconds to apply one batch of committed entries to the tree, durability included. */
+  applyLatency(seconds: number): void;
+  /** Seconds one synced storage batch took (the fsync of the LevelDB log). */
+  fsyncLatency(seconds: number): void;
+  /** A snapshot was created (log compaction), sent to a follower, or installed from the leader. */
+  snapshot(kind: 'created' | 'sent' | 'installed'): void;
+}
+
+export const NO_MEMBER_METRICS: MemberMetrics = {
+  leaderChanged: () => undefined,
+  proposalCommitted: () => undefined,
+  proposalFailed: () => undefined,
+  commitLatency: () => undefined,
+  applyLatency: () => undefined,
+  fsyncLatency: () => undefined,
+  snapshot: () => undefined,
+};

@@ -88,6 +88,8 @@ export interface ArborStoreOptions {
    * since the last one, so the space is really given back (tombstones alone do not shrink files).
    */
   readonly compactAfterDeletes?: number;
+  /** Told the duration of every synced batch (for the fsync latency metric). */
+  readonly onSync?: (ms: number) => void;
 }
 
 const textEncoder = new TextEncoder();
@@ -132,6 +134,7 @@ export class ArborStore {
   private readonly log: CoreLogger;
   private readonly faults: FaultPoints;
   private readonly compactAfterDeletes: number;
+  private readonly onSync: ((ms: number) => void) | undefined;
 
   private constructor(
     private readonly db: Db,
@@ -143,6 +146,7 @@ export class ArborStore {
     this.log = opts.logger ?? silentLogger;
     this.faults = opts.faults ?? noFaults;
     this.compactAfterDeletes = opts.compactAfterDeletes ?? 10_000;
+    this.onSync = opts.onSync;
     this.hardState = loaded.hardState;
     this.logStart = loaded.logStart;
     this.applied = loaded.applied;
@@ -591,6 +595,7 @@ export class ArborStore {
       await batch.write({ sync });
       if (sync) {
         this.lastSyncMs = performance.now() - t0;
+        this.onSync?.(this.lastSyncMs);
         this.syncedBatches++;
       }
       if (persists > 0) await this.faults.afterPersist?.(persists);

@@ -128,6 +128,16 @@ describe('a member’s HTTP endpoint', () => {
     grew('arbor_storage_synced_batches_total', 1);
     expect(get(after, 'arbor_storage_last_sync_seconds')).toBeGreaterThan(0);
     expect(get(after, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+    // Counted by the member and the API as they happen (wired in main.ts).
+    grew('arbor_apply_latency_seconds_count', 1);
+    grew('arbor_fsync_latency_seconds_count', 1);
+    // Counted by method and final status; no Create had finished on this member before the load.
+    expect(
+      get(after, 'arbor_grpc_requests_total{method="arbor.v1.Arbor/Create",code="OK"}'),
+    ).toBeGreaterThanOrEqual(N + 1);
+    const leaderId = await cluster.waitForLeader();
+    const onLeader = await scrape(cluster.member(leaderId).httpAddr);
+    expect(get(onLeader, 'arbor_proposals_committed_total')).toBeGreaterThanOrEqual(N + 1);
 
     w.cancel();
     await call(stub, 'CloseSession', { session_id: session.session_id });
