@@ -109,6 +109,7 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
       rng: seededRng(randomInt(2 ** 31)),
       logger: log.child({ component: 'member' }),
       metrics: metrics.member,
+      watch: { progressMs: cfg.watchProgressMs },
     },
     fatal,
   );

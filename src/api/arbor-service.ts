@@ -198,6 +198,13 @@ export class Operations {
   }
 }
 
+let requestCounter = 0;
+const requestPrefix = `${process.pid.toString(36)}-${Date.now().toString(36)}`;
+/** Unique per member process; only failed requests get one (the success path stays lean). */
+function nextRequestId(): string {
+  return `${requestPrefix}-${(++requestCounter).toString(36)}`;
+}
+
 export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementation {
   const ops = new Operations(ctx);
   const log = ctx.logger;
@@ -215,8 +222,12 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
         (res) => cb(null, res),
         (e: unknown) => {
           const st = toStatus(e);
-          if (st.code === grpc.status.INTERNAL)
-            log.error({ err: e, method: call.getPath() }, 'internal error');
+          // A request id ties the client's error (trailer arbor-request-id) to this member's log line.
+          const requestId = nextRequestId();
+          st.metadata.set('arbor-request-id', requestId);
+          const fields = { requestId, method: call.getPath(), code: st.code };
+          if (st.code === grpc.status.INTERNAL) log.error({ ...fields, err: e }, 'internal error');
+          else log.debug({ ...fields, details: st.details }, 'request refused');
           cb(serviceError(st));
         },
       );

@@ -30,6 +30,7 @@ export interface ServerConfig {
   readonly maxDataBytes: number;
   readonly snapshotEntries: number;
   readonly requestTimeoutMs: number;
+  readonly watchProgressMs: number;
   readonly logLevel: string;
   /** TLS on the client port (certificate, key, and the CA for client certificates if required). */
   readonly tls:
@@ -104,6 +105,11 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'max-data-bytes', help: 'largest znode payload in bytes', def: '1048576' },
   { name: 'snapshot-entries', help: 'compact the log after this many applied entries', def: '10000' },
   { name: 'request-timeout-ms', help: 'deadline for requests that carry none', def: '10000' },
+  {
+    name: 'watch-progress-ms',
+    help: 'an idle watch stream gets a progress response with the current revision this often',
+    def: '10000',
+  },
   { name: 'log-level', help: 'pino log level (trace, debug, info, warn, error)', def: 'info' },
 ];
 
@@ -270,6 +276,7 @@ export function parseServerConfig(
     ['max-data-bytes', 0],
     ['snapshot-entries', 10],
     ['request-timeout-ms', 1],
+    ['watch-progress-ms', 100],
   ] as const) {
     const r = posInt(f, name, min);
     if (!r.ok) return r;
@@ -327,6 +334,7 @@ export function parseServerConfig(
     maxDataBytes: ints['max-data-bytes'] as number,
     snapshotEntries: ints['snapshot-entries'] as number,
     requestTimeoutMs: ints['request-timeout-ms'] as number,
+    watchProgressMs: ints['watch-progress-ms'] as number,
     logLevel: f.get('log-level') ?? 'info',
     tls,
     peerTls,

@@ -1178,10 +1178,10 @@ export class Member implements PeerHandlerPort {
     if (this.touchQueue.size > 0) this.kickTouch(now + 5000);
     if (this.forwardQueue.length > 0) this.pumpForwards();
     if (this.isLeader()) this.leaderHousekeeping(now);
+    // Idle watchers learn the revision they are current at, checked a few times per interval.
     const progressMs = this.opts.watch?.progressMs ?? 10_000;
-    if (this.tickCount % Math.max(1, Math.round(1000 / this.opts.tickMs)) === 0) {
-      this.watches.progress(this.applied, now, progressMs);
-    }
+    const every = Math.max(1, Math.round(Math.min(1000, progressMs / 4) / this.opts.tickMs));
+    if (this.tickCount % every === 0) this.watches.progress(this.applied, now, progressMs);
     this.kick();
   }
 

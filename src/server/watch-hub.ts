@@ -31,6 +31,11 @@ interface Watcher {
   backlog: number;
   lastSentRevision: number;
   lastActivity: number;
+  /**
+   * Events below this revision are never sent: a watch may start at a revision this member has
+   * not applied yet (it lags the member that answered the client's write).
+   */
+  readonly from: number;
 }
 
 export interface WatchHubOptions {
@@ -86,7 +91,14 @@ export class WatchHub {
       replay = r.filter((e) => one.match(e).length > 0);
     }
     const id = this.nextId++;
-    const w: Watcher = { id, sink, backlog: 0, lastSentRevision: applied, lastActivity: now };
+    const w: Watcher = {
+      id,
+      sink,
+      backlog: 0,
+      lastSentRevision: applied,
+      lastActivity: now,
+      from: startRevision,
+    };
     this.watchers.set(id, w);
     this.index.register(id, path, scope);
     sink.send({ type: 'created', revision: applied });
@@ -120,10 +132,14 @@ export class WatchHub {
     }
     for (const [id, list] of per) {
       const w = this.watchers.get(id);
-      if (w) {
-        w.lastActivity = now;
-        this.deliver(w, list, revision);
-      }
+      if (!w) continue;
+      const due =
+        w.from > 0 && (list[0] as TreeEvent).revision < w.from
+          ? list.filter((e) => e.revision >= w.from)
+          : list;
+      if (due.length === 0) continue;
+      w.lastActivity = now;
+      this.deliver(w, due, revision);
     }
   }
 

@@ -152,6 +152,8 @@ describe('bad input gets a clear error and changes nothing', () => {
     const e = await failure(call(F, method, req));
     expect(e.code).toBe(code);
     expect(e.details).toMatch(message);
+    // The member's log line for this refusal carries the same id.
+    expect(e.metadata.get('arbor-request-id')[0]).toMatch(/^[0-9a-z]+-[0-9a-z]+-[0-9a-z]+$/);
     const after = await call(L, 'GetChildren', { path: '/' });
     expect(after.children).toEqual(before.children);
     expect(after.stat).toEqual(before.stat);
@@ -166,8 +168,12 @@ describe('bad input gets a clear error and changes nothing', () => {
 
 describe('watches', () => {
   it('a watch on a follower sees writes made on another member, in order', async () => {
-    await call(L, 'Create', { path: '/w' });
-    const w = watchStream(F, { path: '/w', scope: 2 });
+    const made = await call(L, 'Create', { path: '/w' });
+    const w = watchStream(F, {
+      path: '/w',
+      scope: 2,
+      start_revision: Number(made.stat.created_revision) + 1,
+    });
     await until(() => w.responses.find((r) => r.created), 10_000, 'created');
     for (let i = 0; i < 20; i++)
       await call(O, 'Set', { path: '/w', data: data(String(i)), expected_version: -1 });
@@ -199,8 +205,13 @@ describe('watches', () => {
   });
 
   it('resumes from start_revision on a different member with no gap and no duplicate', async () => {
-    await call(L, 'Create', { path: '/resume' });
-    const first = watchStream(F, { path: '/resume', scope: 0 });
+    const made = await call(L, 'Create', { path: '/resume' });
+    // Start right after the create: a follower that has not applied it yet must not report it.
+    const first = watchStream(F, {
+      path: '/resume',
+      scope: 0,
+      start_revision: Number(made.stat.created_revision) + 1,
+    });
     await until(() => first.responses.find((r) => r.created), 10_000, 'created');
     for (let i = 0; i < 5; i++)
       await call(L, 'Set', { path: '/resume', data: data(`a${i}`), expected_version: -1 });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster, call, until, type Msg, type Stub } from './harness.js';
+import { TestCluster, call, until, watchStream, type Msg, type Stub } from './harness.js';
 
 const require = createRequire(import.meta.url);
 const HEALTH_PROTO = path.join(
@@ -23,7 +23,7 @@ let cluster: TestCluster;
 let leader: number;
 
 beforeAll(async () => {
-  cluster = await TestCluster.start({ size: 3 });
+  cluster = await TestCluster.start({ size: 3, extraArgs: ['--watch-progress-ms', '300'] });
   leader = await cluster.waitForLeader();
 }, 60_000);
 
@@ -66,6 +66,26 @@ describe('nodes the leader sweeps', () => {
     // A container that never had a child stays (ZooKeeper's rule).
     await new Promise((r) => setTimeout(r, 1500));
     expect((await call(L, 'Exists', { path: '/fresh-box' })).exists).toBe(true);
+  });
+});
+
+describe('idle watch streams', () => {
+  it('get periodic progress responses carrying the current revision', async () => {
+    const F = cluster.arbor([1, 2, 3].find((i) => i !== leader)!);
+    await call(F, 'Create', { path: '/quiet' });
+    const w = watchStream(F, { path: '/quiet', scope: 2 });
+    const first = await until(() => w.responses.find((r) => r.progress), 10_000, 'a progress response');
+    // Writes elsewhere move the revision a progress response reports, without events here.
+    await call(cluster.arbor(leader), 'Create', { path: '/elsewhere' });
+    const rev = Number((await call(F, 'Sync', {})).revision);
+    const later = await until(
+      () => w.responses.find((r) => r.progress && Number(r.revision) >= rev),
+      10_000,
+      'a later progress response',
+    );
+    expect(Number(later.revision)).toBeGreaterThan(Number(first.revision));
+    expect(w.responses.flatMap((r) => r.events ?? [])).toEqual([]);
+    w.cancel();
   });
 });
 

@@ -3,6 +3,8 @@
  * new members join as learners, catch up by snapshot, are promoted; removing the leader hands
  * leadership over first. No acknowledged write is lost.
  */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, call, failure, sleep, until, type Msg } from './harness.js';
 
@@ -17,12 +19,26 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
+const ARBOR = fileURLToPath(new URL('../../dist/cli/arbor.js', import.meta.url));
+
+/** Runs the compiled CLI against member `via` without blocking the load running meanwhile. */
+function arbor(via: number, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [ARBOR, ...args, '--endpoints', cluster.member(via).clientAddr, '--timeout', '20000'],
+      { timeout: 60_000 },
+      (e, stdout, stderr) => resolve({ code: e ? Number(e.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
 async function status(id: number): Promise<Msg> {
   return call(cluster.cluster(id), 'Status', {}, 3000);
 }
 
 describe('membership changes under load', () => {
-  it('grows 3 → 5 through learners and shrinks back to 3', async () => {
+  it('grows 3 → 5 through learners and shrinks back to 3, with the CLI', async () => {
     const first = await cluster.waitForLeader();
     await call(cluster.arbor(first), 'Create', { path: '/m' });
     const acked: number[] = [];
@@ -49,15 +65,23 @@ describe('membership changes under load', () => {
     for (const id of [4, 5]) {
       const m = await cluster.spawnJoiner(id);
       const any = cluster.members.find((x) => x.proc && x.id !== id)!.id;
-      const added = await call(cluster.cluster(any), 'AddMember', {
-        id,
-        name: `m${id}`,
-        peer_url: m.peerAddr,
-        client_url: m.clientAddr,
-        as_learner: true,
-      });
-      const me = (added.members as Msg[]).find((x) => Number(x.id) === id);
-      expect(me?.role).toBe(1);
+      // Through the CLI, as an operator would.
+      const added = await arbor(
+        any,
+        'member',
+        'add',
+        String(id),
+        `m${id}`,
+        '--peer-url',
+        m.peerAddr,
+        '--client-url',
+        m.clientAddr,
+        '--learner',
+        '--json',
+      );
+      expect(added.code).toBe(0);
+      const me = (JSON.parse(added.stdout) as { members: Msg[] }).members.find((x) => Number(x.id) === id);
+      expect(me?.role).toBe('learner');
       // The learner catches up (from a snapshot: the log was compacted) and serves reads.
       await until(
         async () => {
@@ -69,13 +93,7 @@ describe('membership changes under load', () => {
         `member ${id} to catch up`,
       );
       await until(
-        async () => {
-          try {
-            return await call(cluster.cluster(any), 'PromoteMember', { id });
-          } catch {
-            return undefined;
-          }
-        },
+        async () => ((await arbor(any, 'member', 'promote', String(id))).code === 0 ? true : undefined),
         30_000,
         `promote ${id}`,
       );
@@ -91,12 +109,14 @@ describe('membership changes under load', () => {
 
     // Shrink: remove the two newcomers, then the current leader (which hands over first).
     for (const id of [4, 5]) {
-      await call(cluster.cluster(1), 'RemoveMember', { id }, 15_000);
+      const removed = await arbor(1, 'member', 'remove', String(id));
+      expect(removed.stderr).toBe('');
+      expect(removed.code).toBe(0);
       await cluster.kill(id);
     }
     const leader = await cluster.waitForLeader();
     const other = [1, 2, 3].find((i) => i !== leader)!;
-    await call(cluster.cluster(other), 'RemoveMember', { id: leader }, 20_000);
+    expect((await arbor(other, 'member', 'remove', String(leader))).code).toBe(0);
     await cluster.kill(leader);
     const newLeader = await cluster.waitForLeader(30_000, [leader]);
     expect(newLeader).not.toBe(leader);

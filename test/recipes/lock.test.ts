@@ -4,7 +4,7 @@
  * session expiry and a member kill; read/write and semaphore rules; no herd effect.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ArborClient } from '../../src/client/index.js';
+import { ArborClient } from '../../src/client/index.js';
 import { exclusive, kindOf, type Plan } from '../../src/client/recipes/contend.js';
 import { LockLostError, Mutex, ReadWriteLock, Semaphore } from '../../src/client/recipes/index.js';
 import { readerPlan, semaphorePlan } from '../../src/client/recipes/lock.js';
@@ -119,6 +119,41 @@ describe('Mutex', () => {
     await lb.set(resource, 'written by b');
     expect((await b!.client.get(resource)).data.toString()).toBe('written by b');
     await lb.release();
+  });
+
+  it('a holder partitioned away with its member loses the lock; its late write is refused', async () => {
+    const leader = await fx.cluster.waitForLeader();
+    const island = [1, 2, 3].find((i) => i !== leader)!;
+    // a talks only to `island`; freezing that member cuts a off together with it.
+    const aClient = new ArborClient({
+      endpoints: [fx.cluster.member(island).clientAddr],
+      backoff: { baseMs: 20, maxMs: 200 },
+      attemptTimeoutMs: 1_000,
+      defaultDeadlineMs: 5_000,
+    });
+    const aSession = await aClient.session({ timeoutMs: 2_000 });
+    const [b] = await fx.participants(1);
+    const resource = await makeResource(b!.client);
+    const lockPath = freshPath('mutex');
+    const la = await new Mutex(aClient, aSession, lockPath).acquire();
+    const bWaits = new Mutex(b!.client, b!.session, lockPath).acquire({ timeoutMs: 30_000 });
+    const proc = fx.cluster.member(island).proc!;
+    proc.kill('SIGSTOP');
+    try {
+      // The leader hears nothing from a's session and expires it; b gets the lock.
+      const lb = await bWaits;
+      expect(lb.token).toBeGreaterThan(la.token);
+      await lb.set(resource, 'written by b');
+      await lb.release();
+    } finally {
+      proc.kill('SIGCONT');
+    }
+    // The partition heals; a still holds its stale lease object and tries to write.
+    await expect(la.set(resource, 'stale write by a', { deadlineMs: 15_000 })).rejects.toBeInstanceOf(
+      LockLostError,
+    );
+    expect((await b!.client.get(resource)).data.toString()).toBe('written by b');
+    await aClient.close();
   });
 
   it('hands the lock down the line while a member is killed', async () => {

@@ -1,0 +1,101 @@
+/**
+ * The member's watch fan-out: replay from history then live events with no gap or duplicate,
+ * nothing below a watch's start revision, OUT_OF_RANGE past the history, slow consumers cut off.
+ */
+import { describe, expect, it } from 'vitest';
+import { WatchHub, type WatchOut } from '../../src/server/watch-hub.js';
+import type { MemberError } from '../../src/server/errors.js';
+import type { TreeEvent } from '../../src/tree/events.js';
+import type { ZPath } from '../../src/tree/path.js';
+
+const stat = {
+  createdRevision: 1,
+  modifiedRevision: 1,
+  childrenRevision: 1,
+  version: 0,
+  childrenVersion: 0,
+  createdMs: 0,
+  modifiedMs: 0,
+  ephemeralOwner: 0n,
+  dataLength: 0,
+  numChildren: 0,
+};
+const ev = (revision: number, path = '/a', type: TreeEvent['type'] = 'updated'): TreeEvent => ({
+  type,
+  path: path as ZPath,
+  revision,
+  data: new Uint8Array(0),
+  stat,
+});
+
+function sink(writable = true): {
+  out: WatchOut[];
+  closed: MemberError[];
+  send(o: WatchOut): boolean;
+  close(e?: MemberError): void;
+} {
+  const s = {
+    out: [] as WatchOut[],
+    closed: [] as MemberError[],
+    send(o: WatchOut): boolean {
+      s.out.push(o);
+      return writable;
+    },
+    close(e?: MemberError): void {
+      if (e) s.closed.push(e);
+    },
+  };
+  return s;
+}
+const revs = (s: { out: WatchOut[] }): number[] =>
+  s.out.flatMap((o) => (o.type === 'events' ? o.events.map((e) => e.revision) : []));
+
+const hub = (): WatchHub => new WatchHub({ maxBacklog: 5, historyEvents: 100, historyBytes: 1 << 20 });
+
+describe('WatchHub', () => {
+  it('replays history from start_revision, then live events, each once and in order', () => {
+    const h = hub();
+    for (let r = 1; r <= 5; r++) h.publish([ev(r)], r, 0);
+    const s = sink();
+    h.open('/a' as ZPath, 'node', 3, 5, s, 0);
+    for (let r = 6; r <= 8; r++) h.publish([ev(r)], r, 0);
+    expect(s.out[0]).toEqual({ type: 'created', revision: 5 });
+    expect(revs(s)).toEqual([3, 4, 5, 6, 7, 8]);
+  });
+
+  it('never sends events below a start revision this member has not reached yet', () => {
+    const h = hub();
+    const s = sink();
+    // The client asked from revision 7; this member has applied only up to 4.
+    h.open('/a' as ZPath, 'node', 7, 4, s, 0);
+    for (let r = 5; r <= 9; r++) h.publish([ev(r)], r, 0);
+    expect(revs(s)).toEqual([7, 8, 9]);
+  });
+
+  it('a start revision older than the history is OUT_OF_RANGE naming the oldest revision', () => {
+    const h = new WatchHub({ maxBacklog: 5, historyEvents: 3, historyBytes: 1 << 20 });
+    for (let r = 1; r <= 10; r++) h.publish([ev(r)], r, 0);
+    expect(() => h.open('/a' as ZPath, 'node', 2, 10, sink(), 0)).toThrow(/oldest available revision is 8/);
+  });
+
+  it('cuts off a consumer that cannot keep up instead of buffering without bound', () => {
+    const h = hub();
+    const slow = sink(false);
+    h.open('/a' as ZPath, 'node', 0, 0, slow, 0);
+    for (let r = 1; r <= 10; r++) h.publish([ev(r)], r, 0);
+    expect(slow.closed.map((e) => e.code)).toEqual(['resourceExhausted']);
+    expect(h.count).toBe(0);
+  });
+
+  it('children scope sees children appear and go, not the node itself', () => {
+    const h = hub();
+    const s = sink();
+    h.open('/p' as ZPath, 'children', 0, 0, s, 0);
+    h.publish(
+      [ev(1, '/p', 'updated'), ev(2, '/p/c', 'created'), ev(3, '/p/c', 'updated'), ev(4, '/p/c', 'deleted')],
+      4,
+      0,
+    );
+    expect(revs(s)).toEqual([2, 4]);
+  });
+});
