@@ -3,7 +3,7 @@
  * the same exactly-once header lose no acknowledged write and apply none twice.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster, call, exactlyOnceWriter, until, type Stub } from './harness.js';
+import { TestCluster, call, exactlyOnceWriter, opsUnder, until, type Stub } from './harness.js';
 
 let cluster: TestCluster;
 
@@ -59,5 +59,32 @@ describe('leader failure under load', () => {
     for (const op of acked) expect(seen.get(op), `acknowledged ${op}`).toBe(1);
     for (const [op, n] of seen) expect(n, `applied ${op}`).toBe(1);
     expect(acked.length).toBe(8 * 150);
+  });
+});
+
+describe('leadership transfer under load', () => {
+  it('TransferLeader completes while writes keep coming, and no write is lost', async () => {
+    const leader = await cluster.waitForLeader();
+    await call(cluster.arbor(leader), 'Create', { path: '/xfer' });
+    const stubs = (): Stub[] => [1, 2, 3].map((i) => cluster.arbor(i));
+    const acked: string[] = [];
+    const stop = { now: false };
+    const writers = Array.from({ length: 6 }, (_, w) =>
+      exactlyOnceWriter(stubs, '/xfer', `xfer-${w}`, 100_000, acked, stop),
+    );
+    await until(() => (acked.length > 200 ? true : undefined), 30_000, 'load running');
+    const target = [1, 2, 3].find((i) => i !== leader)!;
+    const started = Date.now();
+    const r = await call(cluster.cluster(leader), 'TransferLeader', { target_id: target }, 10_000);
+    expect(Number(r.leader_id)).toBe(target);
+    const tookMs = Date.now() - started;
+    const before = acked.length;
+    await until(() => (acked.length > before + 100 ? true : undefined), 30_000, 'writes after the transfer');
+    stop.now = true;
+    await Promise.all(writers);
+    expect(await cluster.waitForLeader()).toBe(target);
+    const seen = await opsUnder(cluster.arbor(target), '/xfer');
+    for (const op of acked) expect(seen.get(op), op).toBe(1);
+    console.log(`transfer under load took ${tookMs} ms`);
   });
 });
