@@ -30,6 +30,7 @@ import {
   u64,
 } from './convert.js';
 import { TreeFailure, invalid, serviceError, toStatus } from './status.js';
+import { asError, unaryHandler } from './unary.js';
 
 type Msg = Record<string, unknown>;
 
@@ -198,40 +199,11 @@ export class Operations {
   }
 }
 
-let requestCounter = 0;
-const requestPrefix = `${process.pid.toString(36)}-${Date.now().toString(36)}`;
-/** Unique per member process; only failed requests get one (the success path stays lean). */
-function nextRequestId(): string {
-  return `${requestPrefix}-${(++requestCounter).toString(36)}`;
-}
-
 export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementation {
   const ops = new Operations(ctx);
   const log = ctx.logger;
 
-  const unary =
-    (fn: (req: unknown, deadline: number) => Promise<Msg>) =>
-    (call: grpc.ServerUnaryCall<unknown, Msg>, cb: grpc.sendUnaryData<Msg>): void => {
-      let p: Promise<Msg>;
-      try {
-        p = fn(call.request, ops.deadlineOf(call));
-      } catch (e) {
-        p = Promise.reject(asError(e));
-      }
-      p.then(
-        (res) => cb(null, res),
-        (e: unknown) => {
-          const st = toStatus(e);
-          // A request id ties the client's error (trailer arbor-request-id) to this member's log line.
-          const requestId = nextRequestId();
-          st.metadata.set('arbor-request-id', requestId);
-          const fields = { requestId, method: call.getPath(), code: st.code };
-          if (st.code === grpc.status.INTERNAL) log.error({ ...fields, err: e }, 'internal error');
-          else log.debug({ ...fields, details: st.details }, 'request refused');
-          cb(serviceError(st));
-        },
-      );
-    };
+  const unary = unaryHandler(log, (call) => ops.deadlineOf(call));
 
   const watch = (call: grpc.ServerWritableStream<unknown, Msg>): void => {
     const req = call.request;
@@ -381,11 +353,6 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
     KeepAlive: keepAlive,
     Stream: stream,
   };
-}
-
-/** Thrown values as Errors (handlers only ever throw Errors; this keeps promise rejections typed). */
-export function asError(e: unknown): Error {
-  return e instanceof Error ? e : new Error(String(e));
 }
 
 function toMemberError(e: unknown): MemberError {

@@ -6,7 +6,8 @@ import type { AdminOp } from '../server/forward-codec.js';
 import { encodeAppliedMeta } from '../server/snapshot-meta.js';
 import { int, str, bool } from './convert.js';
 import { invalid, serviceError, toStatus } from './status.js';
-import { asError, type Operations } from './arbor-service.js';
+import type { Operations } from './arbor-service.js';
+import { unaryHandler } from './unary.js';
 
 type Msg = Record<string, unknown>;
 
@@ -34,25 +35,7 @@ export function clusterHandlers(
   ops: Operations,
   logger: Logger,
 ): grpc.UntypedServiceImplementation {
-  const unary =
-    (fn: (req: unknown, deadline: number) => Promise<Msg>) =>
-    (call: grpc.ServerUnaryCall<unknown, Msg>, cb: grpc.sendUnaryData<Msg>): void => {
-      let p: Promise<Msg>;
-      try {
-        p = fn(call.request, ops.deadlineOf(call));
-      } catch (e) {
-        p = Promise.reject(asError(e));
-      }
-      p.then(
-        (res) => cb(null, res),
-        (e: unknown) => {
-          const st = toStatus(e);
-          if (st.code === grpc.status.INTERNAL)
-            logger.error({ err: e, method: call.getPath() }, 'internal error');
-          cb(serviceError(st));
-        },
-      );
-    };
+  const unary = unaryHandler(logger, (call) => ops.deadlineOf(call));
 
   const admin = async (op: AdminOp, deadline: number): Promise<Msg> => {
     await member.admin(op, deadline);

@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster, call, converged, type GrpcError, type Msg } from '../integration/harness.js';
+import { TestCluster, call, converged, rawStatus, type GrpcError, type Msg } from '../integration/harness.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 150);
@@ -199,18 +199,9 @@ describe('the public API under hostile input', () => {
       'OpenSession',
       'CloseSession',
     ];
-    const raw = new grpc.Client(cluster.member(1).clientAddr, grpc.credentials.createInsecure());
+    const addr = cluster.member(1).clientAddr;
     const send = (method: string, bytes: Uint8Array): Promise<number> =>
-      new Promise((resolve) => {
-        raw.makeUnaryRequest(
-          `/arbor.v1.Arbor/${method}`,
-          (b: Buffer) => b,
-          (b: Buffer) => b,
-          Buffer.from(bytes),
-          { deadline: Date.now() + 10_000 },
-          (e) => resolve(e ? (e.code ?? -1) : 0),
-        );
-      });
+      rawStatus(addr, grpc.credentials.createInsecure(), `/arbor.v1.Arbor/${method}`, bytes, 10_000);
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...methods),
@@ -225,7 +216,6 @@ describe('the public API under hostile input', () => {
       ),
       { seed: SEED, numRuns: RUNS },
     );
-    raw.close();
     for (const m of cluster.members) expect(m.proc?.exitCode ?? null).toBeNull();
     await call(cluster.arbor(2), 'Create', { path: '/after-fuzz' });
     await converged(cluster, [1, 2, 3]);

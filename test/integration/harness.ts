@@ -413,3 +413,31 @@ export async function opsUnder(stub: Stub, parent: string): Promise<Map<string, 
   }
   return seen;
 }
+
+/**
+ * The status code of one raw unary call with `bytes` as the request (0 for OK), made on a fresh
+ * channel with `creds`: for probing what a port accepts (TLS, hostile bytes).
+ */
+export async function rawStatus(
+  addr: string,
+  creds: grpc.ChannelCredentials,
+  method: string,
+  bytes: Uint8Array = new Uint8Array(0),
+  timeoutMs = 5000,
+): Promise<number> {
+  const client = new grpc.Client(addr, creds);
+  try {
+    return await new Promise<number>((resolve) => {
+      client.makeUnaryRequest(
+        method,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.from(bytes),
+        { deadline: Date.now() + timeoutMs },
+        (e) => resolve(e ? (e.code ?? -1) : 0),
+      );
+    });
+  } finally {
+    client.close();
+  }
+}

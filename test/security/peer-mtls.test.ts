@@ -14,6 +14,7 @@ import { loadTls, peerCredentials } from '../../src/security/tls.js';
 import { nodeId } from '../../src/util/brand.js';
 import { PeerError } from '../../src/transport/index.js';
 import { enc, startMember, type Member } from '../transport/harness.js';
+import { rawStatus } from '../integration/harness.js';
 
 let dir: string;
 const started: Member[] = [];
@@ -127,36 +128,22 @@ describe('peer mTLS', () => {
   it('refuses a TLS client that presents no certificate', async () => {
     const target = await member(1, 'cluster', 'm1');
     const ca = fs.readFileSync(path.join(dir, 'cluster', 'ca.crt'));
-    const client = new grpc.Client(target.addr(), grpc.credentials.createSsl(ca));
-    const code = await new Promise<number>((resolve) => {
-      client.makeUnaryRequest(
-        '/arbor.peer.v1.Peer/Forward',
-        (b: Buffer) => b,
-        (b: Buffer) => b,
-        Buffer.alloc(0),
-        { deadline: Date.now() + 5000 },
-        (e) => resolve(e?.code ?? 0),
-      );
-    });
-    client.close();
+    const code = await rawStatus(
+      target.addr(),
+      grpc.credentials.createSsl(ca),
+      '/arbor.peer.v1.Peer/Forward',
+    );
     expect(code).toBe(grpc.status.UNAVAILABLE);
     expect(target.recorder.batches).toEqual([]);
   });
 
   it('refuses a plaintext client', async () => {
     const target = await member(1, 'cluster', 'm1');
-    const client = new grpc.Client(target.addr(), grpc.credentials.createInsecure());
-    const code = await new Promise<number>((resolve) => {
-      client.makeUnaryRequest(
-        '/arbor.peer.v1.Peer/Forward',
-        (b: Buffer) => b,
-        (b: Buffer) => b,
-        Buffer.alloc(0),
-        { deadline: Date.now() + 5000 },
-        (e) => resolve(e?.code ?? 0),
-      );
-    });
-    client.close();
+    const code = await rawStatus(
+      target.addr(),
+      grpc.credentials.createInsecure(),
+      '/arbor.peer.v1.Peer/Forward',
+    );
     expect(code).toBe(grpc.status.UNAVAILABLE);
   });
 });

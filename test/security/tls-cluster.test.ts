@@ -10,7 +10,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCerts } from '../../src/security/certs.js';
-import { SERVER_JS, TestCluster, call, converged } from '../integration/harness.js';
+import { SERVER_JS, TestCluster, call, converged, rawStatus } from '../integration/harness.js';
 
 let dir: string;
 const clusters: TestCluster[] = [];
@@ -60,18 +60,11 @@ describe('TLS on both ports', () => {
     await converged(c, [1, 2, 3]);
     const other = [1, 2, 3].find((i) => i !== leader)!;
     expect((await call(c.arbor(other), 'Get', { path: '/secure' })).data.toString()).toBe('s');
-    const plain = new grpc.Client(c.member(other).clientAddr, grpc.credentials.createInsecure());
-    const code = await new Promise<number>((resolve) =>
-      plain.makeUnaryRequest(
-        '/arbor.v1.Arbor/Sync',
-        (b: Buffer) => b,
-        (b: Buffer) => b,
-        Buffer.alloc(0),
-        { deadline: Date.now() + 5000 },
-        (e) => resolve(e?.code ?? 0),
-      ),
+    const code = await rawStatus(
+      c.member(other).clientAddr,
+      grpc.credentials.createInsecure(),
+      '/arbor.v1.Arbor/Sync',
     );
-    plain.close();
     expect(code).toBe(grpc.status.UNAVAILABLE);
   });
 
@@ -90,18 +83,11 @@ describe('TLS on both ports', () => {
     clusters.push(c);
     const leader = await c.waitForLeader();
     await call(c.arbor(leader), 'Create', { path: '/mtls-client' });
-    const noCert = new grpc.Client(c.member(leader).clientAddr, grpc.credentials.createSsl(ca));
-    const code = await new Promise<number>((resolve) =>
-      noCert.makeUnaryRequest(
-        '/arbor.v1.Arbor/Sync',
-        (b: Buffer) => b,
-        (b: Buffer) => b,
-        Buffer.alloc(0),
-        { deadline: Date.now() + 5000 },
-        (e) => resolve(e?.code ?? 0),
-      ),
+    const code = await rawStatus(
+      c.member(leader).clientAddr,
+      grpc.credentials.createSsl(ca),
+      '/arbor.v1.Arbor/Sync',
     );
-    noCert.close();
     expect(code).toBe(grpc.status.UNAVAILABLE);
   });
 
