@@ -14,21 +14,12 @@ import {
   type Envelope,
   type MultiOp,
   type SweepTarget,
+  COMMAND_TAG,
 } from './commands.js';
 
 const FORMAT = 1;
 
-const TAG = {
-  create: 1,
-  set: 2,
-  delete: 3,
-  check: 4,
-  multi: 5,
-  openSession: 6,
-  closeSession: 7,
-  expireSessions: 8,
-  sweep: 9,
-} as const satisfies Record<Command['type'], number>;
+const TAG = COMMAND_TAG satisfies Record<Command['type'], number>;
 
 export function encodeEnvelope(e: Envelope): Uint8Array {
   const w = new ByteWriter(64 + commandSizeHint(e.command));

@@ -134,3 +134,19 @@ export interface Envelope {
   readonly client?: ClientHeader;
   readonly command: Command;
 }
+
+/**
+ * Wire tags of command (and result) types, shared by both codecs so a command and its result
+ * always carry the same number. Never renumber: the numbers are in every stored log entry.
+ */
+export const COMMAND_TAG = {
+  create: 1,
+  set: 2,
+  delete: 3,
+  check: 4,
+  multi: 5,
+  openSession: 6,
+  closeSession: 7,
+  expireSessions: 8,
+  sweep: 9,
+} as const satisfies Record<Command['type'], number>;

@@ -10,20 +10,11 @@ import { TREE_ERROR_CODES, type TreeError } from './errors.js';
 import type { ZPath } from './path.js';
 import type { CommandOutcome, CommandResult, OpResult } from './results.js';
 import type { Stat } from './stat.js';
+import { COMMAND_TAG } from './commands.js';
 
 const FORMAT = 1;
 
-const TAG = {
-  create: 1,
-  set: 2,
-  delete: 3,
-  check: 4,
-  multi: 5,
-  openSession: 6,
-  closeSession: 7,
-  expireSessions: 8,
-  sweep: 9,
-} as const satisfies Record<CommandResult['type'], number>;
+const TAG = COMMAND_TAG satisfies Record<CommandResult['type'], number>;
 
 export function writeStat(w: ByteWriter, s: Stat): void {
   w.uvarint(s.createdRevision).uvarint(s.modifiedRevision).uvarint(s.childrenRevision);
