@@ -18,6 +18,10 @@ type UnaryMethod = (
 ) => grpc.ClientUnaryCall;
 
 /** One unary RPC bounded by `deadline` (epoch ms) and cancelled by `signal`. */
+/** How often an idle connection is pinged, and how long a ping may go unanswered. */
+const KEEPALIVE_TIME_MS = 5_000;
+const KEEPALIVE_TIMEOUT_MS = 3_000;
+
 export function unaryCall<Res>(
   client: grpc.Client,
   method: string,
@@ -67,7 +71,13 @@ export class Endpoint {
     if (this.closed) throw new CancelledError('client closed');
     if (!this.arbor) {
       const { Arbor } = loadArborProtos();
-      this.arbor = new Arbor(this.address, this.credentials);
+      // Keepalive pings notice a member that stopped answering without closing the connection
+      // (paused, partitioned away): its streams fail and watches/sessions move to another member.
+      this.arbor = new Arbor(this.address, this.credentials, {
+        'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
+        'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
+        'grpc.keepalive_permit_without_calls': 1,
+      });
     }
     return this.arbor;
   }

@@ -62,7 +62,8 @@ describe('sessions', () => {
 
   it('recovers from suspended to connected by failing over to another member', async () => {
     const { client, cluster } = await setup(2);
-    const s = await client.session({ timeoutMs: 600 });
+    // Long enough that a loaded machine cannot push the session past "suspended" into "lost".
+    const s = await client.session({ timeoutMs: 3000 });
     const states: SessionState[] = [];
     s.on('state', (to) => states.push(to));
     for (const m of cluster.members) m.faults.silentKeepAlives = true;

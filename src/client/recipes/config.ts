@@ -10,7 +10,7 @@ import { sleep } from '../abort.js';
 import type { ArborClient } from '../client.js';
 import { FailedPreconditionError, NodeExistsError, NoNodeError, toArborError } from '../errors.js';
 import type { CallOptions, Data } from '../types.js';
-import { anySignal, throwIfAborted, timeoutSignal } from './internal.js';
+import { anySignal, throwIfAborted, timeoutSignal, nextChange } from './internal.js';
 
 export interface Codec<T> {
   decode(data: Buffer): T;
@@ -84,15 +84,7 @@ export class ConfigWatcher<T> extends EventEmitter<ConfigWatcherEvents<T>> {
     try {
       while (!pred(this.current, this.rev)) {
         throwIfAborted(signal);
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            this.off('change', done);
-            signal.removeEventListener('abort', done);
-            resolve();
-          };
-          this.on('change', done);
-          signal.addEventListener('abort', done, { once: true });
-        });
+        await nextChange(this, signal);
       }
       return this.current;
     } finally {

@@ -21,6 +21,7 @@ import {
   sessionEndSignal,
   throwIfAborted,
   timeoutSignal,
+  nextChange,
 } from './internal.js';
 
 export interface ServiceInstance<M = Record<string, unknown>> {
@@ -175,15 +176,7 @@ export class ServiceDiscovery<M = Record<string, unknown>> extends EventEmitter<
     try {
       while (!pred(this.instances())) {
         throwIfAborted(signal);
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            this.off('change', done);
-            signal.removeEventListener('abort', done);
-            resolve();
-          };
-          this.on('change', done);
-          signal.addEventListener('abort', done, { once: true });
-        });
+        await nextChange(this, signal);
       }
       return this.instances();
     } finally {

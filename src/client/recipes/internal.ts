@@ -192,3 +192,19 @@ export function timeoutSignal(
   );
   return { signal: ac.signal, dispose: () => clearTimeout(timer) };
 }
+
+/** Resolves at the object's next 'change' event, or when `signal` aborts (the caller re-checks). */
+export function nextChange(
+  source: { on(e: 'change', f: () => void): unknown; off(e: 'change', f: () => void): unknown },
+  signal: AbortSignal,
+): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      source.off('change', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    source.on('change', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

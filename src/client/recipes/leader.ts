@@ -25,6 +25,7 @@ import {
   throwIfAborted,
   timeoutSignal,
   waitForEvent,
+  nextChange,
 } from './internal.js';
 import { Lease } from './lease.js';
 import { Mutex } from './lock.js';
@@ -264,15 +265,7 @@ export class LeaderObserver extends EventEmitter<LeaderObserverEvents> {
     try {
       while (!pred(this.leader)) {
         throwIfAborted(signal);
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            this.off('change', done);
-            signal.removeEventListener('abort', done);
-            resolve();
-          };
-          this.on('change', done);
-          signal.addEventListener('abort', done, { once: true });
-        });
+        await nextChange(this, signal);
       }
       return this.leader;
     } finally {
