@@ -50,6 +50,13 @@ export class Session extends EventEmitter<SessionEvents> {
   private endpointIndex: number;
   private failures = 0;
   private tickTimer: NodeJS.Timeout | undefined;
+  /**
+   * Fires exactly when the session may have expired on the server: timeout after the SEND time
+   * of the last acknowledged keep-alive. The server measures from when it received it, so the
+   * client always gives up first — a lock holder or leader steps down before anyone else can
+   * take over (the periodic tick alone could notice up to a third of the timeout late).
+   */
+  private expiryTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly intervalMs: number;
 
@@ -67,6 +74,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.openStream();
     this.sendKeepAlive();
     this.tickTimer = setInterval(() => this.tick(), this.intervalMs);
+    this.armExpiry();
   }
 
   static async open(
@@ -158,6 +166,8 @@ export class Session extends EventEmitter<SessionEvents> {
 
   private stop(): void {
     clearInterval(this.tickTimer);
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
     clearTimeout(this.reconnectTimer);
     this.tickTimer = undefined;
     this.reconnectTimer = undefined;
@@ -173,6 +183,22 @@ export class Session extends EventEmitter<SessionEvents> {
 
   private suspend(cause: ArborError): void {
     if (this.current === 'connected') this.transition('suspended', cause);
+  }
+
+  private armExpiry(): void {
+    clearTimeout(this.expiryTimer);
+    // A margin for timer and event-loop delays on this side: giving up a little early is safe,
+    // giving up late is not (another client may already hold what this session held).
+    const margin = Math.min(Math.max(100, this.timeoutMs / 10), this.timeoutMs / 3);
+    const left = this.lastAckedSendMs + this.timeoutMs - margin - performance.now();
+    this.expiryTimer = setTimeout(
+      () => {
+        this.lose(
+          new DeadlineError(`no keep-alive acknowledged within the session timeout (${this.timeoutMs} ms)`),
+        );
+      },
+      Math.max(0, left),
+    );
   }
 
   private tick(): void {
@@ -242,6 +268,7 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     const sentAt = this.unanswered.shift() ?? performance.now();
     this.lastAckedSendMs = Math.max(this.lastAckedSendMs, sentAt);
+    this.armExpiry();
     this.failures = 0;
     if (this.current === 'suspended') this.transition('connected');
   }

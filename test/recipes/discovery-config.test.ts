@@ -5,6 +5,7 @@
  * never goes back in time.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ArborClient } from '../../src/client/index.js';
 import {
   ConfigWatcher,
   ServiceDiscovery,
@@ -91,6 +92,36 @@ describe('service registry and discovery', () => {
     await discovery.waitFor((l) => l.length === 3, { timeoutMs: 10_000 });
     await fx.restart(victim);
     await discovery.close();
+  });
+});
+
+describe('ServiceDiscovery under a partition', () => {
+  it('drops an instance partitioned away with its member; the others stay', async () => {
+    const raftLeader = await fx.cluster.waitForLeader();
+    const island = [1, 2, 3].find((i) => i !== raftLeader)!;
+    const cut = new ArborClient({
+      endpoints: [fx.cluster.member(island).clientAddr],
+      backoff: { baseMs: 20, maxMs: 200 },
+      attemptTimeoutMs: 1_000,
+      defaultDeadlineMs: 5_000,
+    });
+    const cutSession = await cut.session({ timeoutMs: SESSION_TIMEOUT_MS });
+    const [p] = await fx.participants(1, 5_000); // a bystander: long enough to fail over off the frozen member
+    const base = freshPath('services');
+    const discovery = new ServiceDiscovery(fx.client(), base, 'web');
+    await register(cut, cutSession, base, 'web', { id: 'web-cut', address: 'web0:80' });
+    await register(p!.client, p!.session, base, 'web', { id: 'web-ok', address: 'web1:80' });
+    await discovery.waitFor((l) => l.length === 2, { timeoutMs: 10_000 });
+    const proc = fx.cluster.member(island).proc!;
+    proc.kill('SIGSTOP');
+    try {
+      await discovery.waitFor((l) => !ids(l).includes('web-cut'), { timeoutMs: 30_000 });
+      expect(ids(discovery.instances())).toEqual(['web-ok']);
+    } finally {
+      proc.kill('SIGCONT');
+    }
+    await discovery.close();
+    await cut.close();
   });
 });
 

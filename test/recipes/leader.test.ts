@@ -4,6 +4,7 @@
  * an observer that follows the current leader.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ArborClient } from '../../src/client/index.js';
 import { LeaderLatch, LeaderObserver, LeaderSelector, type Lease } from '../../src/client/recipes/index.js';
 import { Fixture, TestCluster, freshPath, until } from './helpers.js';
 
@@ -19,6 +20,42 @@ afterAll(async () => {
 });
 
 describe('LeaderLatch', () => {
+  it('a leader partitioned away with its member steps down before anyone else leads', async () => {
+    const raftLeader = await fx.cluster.waitForLeader();
+    const island = [1, 2, 3].find((i) => i !== raftLeader)!;
+    // a talks only to `island`; freezing that member cuts a off together with it.
+    const aClient = new ArborClient({
+      endpoints: [fx.cluster.member(island).clientAddr],
+      backoff: { baseMs: 20, maxMs: 200 },
+      attemptTimeoutMs: 1_000,
+      defaultDeadlineMs: 5_000,
+    });
+    const aSession = await aClient.session({ timeoutMs: 2_000 });
+    const [b] = await fx.participants(1, 5_000); // a bystander: long enough to fail over off the frozen member
+    const path = freshPath('election');
+    const a = new LeaderLatch(aClient, aSession, path, 'a').start();
+    await a.awaitLeadership({ timeoutMs: 20_000 });
+    const bl = new LeaderLatch(b!.client, b!.session, path, 'b');
+    let aStillLeading: boolean | undefined;
+    bl.on('leader', () => {
+      aStillLeading = a.isLeader;
+    });
+    bl.start();
+    const proc = fx.cluster.member(island).proc!;
+    proc.kill('SIGSTOP');
+    try {
+      await bl.awaitLeadership({ timeoutMs: 30_000 });
+      // a's own session clock ran out before the leader expired it on the server.
+      expect(aStillLeading).toBe(false);
+      expect(a.isLeader).toBe(false);
+    } finally {
+      proc.kill('SIGCONT');
+    }
+    await a.close().catch(() => undefined);
+    await bl.close();
+    await aClient.close();
+  });
+
   it('has exactly one leader at a time through a Raft leader kill, a session expiry and a close', async () => {
     const ps = await fx.participants(3);
     const path = freshPath('election');

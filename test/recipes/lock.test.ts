@@ -132,7 +132,7 @@ describe('Mutex', () => {
       defaultDeadlineMs: 5_000,
     });
     const aSession = await aClient.session({ timeoutMs: 2_000 });
-    const [b] = await fx.participants(1);
+    const [b] = await fx.participants(1, 5_000); // a bystander: long enough to fail over off the frozen member
     const resource = await makeResource(b!.client);
     const lockPath = freshPath('mutex');
     const la = await new Mutex(aClient, aSession, lockPath).acquire();
