@@ -13,6 +13,7 @@ import type { BenchSystem, ManagedCluster } from './driver-interface.js';
 import { boolFlag, durationFlag, intFlag, parseArgs } from './options.js';
 import { renderTable, resultsTable } from './report.js';
 import { runFailover, runLoad, runWatch, type LoadOptions, type WorkloadResult } from './workloads.js';
+import { print } from './print.js';
 
 interface Row {
   readonly id: string;
@@ -134,7 +135,7 @@ async function main(): Promise<void> {
     }
   }
   if (boolFlag(args, 'json')) {
-    console.log(
+    print(
       JSON.stringify(
         { results: all, table: Object.fromEntries([...cells].map(([k, v]) => [k, Object.fromEntries(v)])) },
         null,
@@ -143,10 +144,10 @@ async function main(): Promise<void> {
     );
     return;
   }
-  console.log(resultsTable(all));
-  console.log('');
+  print(resultsTable(all));
+  print('');
   const columns = [...cells.keys()];
-  console.log(
+  print(
     renderTable(
       ['row', ' ', ...columns],
       rows.map((r) => [r.title, '', ...columns.map((c) => cells.get(c)?.get(r.id) ?? '-')]),

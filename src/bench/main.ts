@@ -20,6 +20,7 @@ import { boolFlag, durationFlag, intFlag, parseArgs } from './options.js';
 import { resultsTable } from './report.js';
 import { runFailover, runLoad, runWatch, type LoadOptions, type WorkloadResult } from './workloads.js';
 import { DEFAULT_ENDPOINTS } from '../client/index.js';
+import { print } from './print.js';
 
 const WORKLOADS = ['put', 'create', 'get', 'mixed', 'watch', 'failover'] as const;
 type Workload = (typeof WORKLOADS)[number];
@@ -31,9 +32,7 @@ function splitArgs(s: string | undefined): string[] {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), ['start-cluster', 'json', 'help']);
   if (boolFlag(args, 'help')) {
-    console.log(
-      'usage: npm run bench -- <put|create|get|mixed|watch|failover|all> [flags]; see src/bench/main.ts',
-    );
+    print('usage: npm run bench -- <put|create|get|mixed|watch|failover|all> [flags]; see src/bench/main.ts');
     return;
   }
   const asked = args.positional.length === 0 ? ['put'] : args.positional;
@@ -106,8 +105,8 @@ async function main(): Promise<void> {
   } finally {
     await cluster?.stop();
   }
-  if (boolFlag(args, 'json')) console.log(JSON.stringify({ results }, null, 2));
-  else console.log(resultsTable(results));
+  if (boolFlag(args, 'json')) print(JSON.stringify({ results }, null, 2));
+  else print(resultsTable(results));
 }
 
 main().then(

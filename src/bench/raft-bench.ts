@@ -11,6 +11,7 @@ import type { Message } from '../raft/messages.js';
 import { RawNode } from '../raft/raw-node.js';
 import type { NodeId } from '../util/brand.js';
 import { seededRng } from '../util/rng.js';
+import { print } from './print.js';
 
 interface Member {
   raw: RawNode;
@@ -90,7 +91,7 @@ function run(batch: number, seconds: number, useCodec: boolean): void {
   const dt = (performance.now() - t0) / 1000;
   const committed = leader.applied - startApplied;
   const minApplied = Math.min(...[...members.values()].map((m) => m.applied));
-  console.log(
+  print(
     `raft-bench: batch=${batch} codec=${useCodec ? 'on' : 'off'} ${committed} entries committed in ${dt.toFixed(2)}s ` +
       `= ${Math.round(committed / dt).toLocaleString('en-US')} entries/s (proposed ${proposed}, slowest member applied ${minApplied - startApplied})`,
   );

@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { logIndex, nodeId, term } from '../util/brand.js';
 import { EntryType } from '../raft/types.js';
 import { ArborStore } from '../storage/arbor-store.js';
+import { print } from './print.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -83,12 +84,12 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(baseDir, 'arbor-storage-bench-'));
   try {
     const raw = rawFsync(dir);
-    console.log(
+    print(
       `raw fsync (${ENTRY_BYTES} B write + fsync) in ${baseDir}: ${raw.perSec.toFixed(0)} fsyncs/s ` +
         `(${raw.count} in ${seconds}s, p50 ${raw.p50Ms.toFixed(2)} ms)`,
     );
     const gc = await groupCommit(dir);
-    console.log(
+    print(
       `persist, ${callers} concurrent callers x 1 entry of ${ENTRY_BYTES} B: ${gc.perSec.toFixed(0)} entries/s, ` +
         `${gc.perFsync.toFixed(1)} entries per fsync (${gc.entries} entries, p50 ack ${gc.p50Ms.toFixed(2)} ms)`,
     );

@@ -12,6 +12,7 @@
 import { pino } from 'pino';
 import { PeerTransport, type PeerHandler } from '../transport/index.js';
 import { nodeId, type NodeId } from '../util/brand.js';
+import { print } from './print.js';
 
 interface Counters {
   messages: number;
@@ -66,7 +67,7 @@ async function messageCase(
   const msgs = recv.messages - start.messages;
   const batches = recv.batches - start.batches;
   const mb = (recv.bytes - start.bytes) / 1e6;
-  console.log(
+  print(
     [
       `size=${String(size).padStart(6)}B`,
       `burst=${String(burst).padStart(5)}`,
@@ -99,7 +100,7 @@ async function forwardCase(a: PeerTransport, to: NodeId, concurrency: number, la
     }),
   );
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  console.log(
+  print(
     `forward ${label.padEnd(9)} concurrency=${String(concurrency).padStart(3)}  calls/s=${Math.round(
       done / secs,
     )
@@ -122,7 +123,7 @@ async function main(): Promise<void> {
   ]);
   a.setPeers(peers);
   b.setPeers(peers);
-  console.log(`transport bench: ${seconds}s per case, node ${process.version}`);
+  print(`transport bench: ${seconds}s per case, node ${process.version}`);
   for (const [size, burst, window] of [
     [100, 1, 1],
     [100, 64, 1024],

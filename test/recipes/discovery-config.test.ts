@@ -5,7 +5,6 @@
  * never goes back in time.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ArborClient } from '../../src/client/index.js';
 import {
   ConfigWatcher,
   ServiceDiscovery,
@@ -99,13 +98,7 @@ describe('ServiceDiscovery under a partition', () => {
   it('drops an instance partitioned away with its member; the others stay', async () => {
     const raftLeader = await fx.cluster.waitForLeader();
     const island = [1, 2, 3].find((i) => i !== raftLeader)!;
-    const cut = new ArborClient({
-      endpoints: [fx.cluster.member(island).clientAddr],
-      backoff: { baseMs: 20, maxMs: 200 },
-      attemptTimeoutMs: 1_000,
-      defaultDeadlineMs: 5_000,
-    });
-    const cutSession = await cut.session({ timeoutMs: SESSION_TIMEOUT_MS });
+    const { client: cut, session: cutSession } = await fx.islandParticipant(island);
     const [p] = await fx.participants(1, 5_000); // a bystander: long enough to fail over off the frozen member
     const base = freshPath('services');
     const discovery = new ServiceDiscovery(fx.client(), base, 'web');
@@ -121,7 +114,6 @@ describe('ServiceDiscovery under a partition', () => {
       proc.kill('SIGCONT');
     }
     await discovery.close();
-    await cut.close();
   });
 });
 

@@ -47,6 +47,22 @@ export class Fixture {
     return Promise.all(Array.from({ length: n }, () => this.participant(timeoutMs)));
   }
 
+  /**
+   * A participant whose client talks to member `id` only, so freezing that member (SIGSTOP) cuts
+   * the client off together with it: a partition of client + member from the rest.
+   */
+  async islandParticipant(id: number, timeoutMs = SESSION_TIMEOUT_MS): Promise<Participant> {
+    const client = new ArborClient({
+      endpoints: [this.cluster.member(id).clientAddr],
+      backoff: { baseMs: 20, maxMs: 200 },
+      attemptTimeoutMs: 1_000,
+      defaultDeadlineMs: 5_000,
+    });
+    this.clients.push(client);
+    const session = await client.session({ timeoutMs });
+    return { client, session };
+  }
+
   /** Close sessions (their ephemerals go at once) and clients. */
   async cleanup(): Promise<void> {
     await Promise.all(this.sessions.splice(0).map((s) => s.close().catch(() => undefined)));

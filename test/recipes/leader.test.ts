@@ -4,7 +4,6 @@
  * an observer that follows the current leader.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ArborClient } from '../../src/client/index.js';
 import { LeaderLatch, LeaderObserver, LeaderSelector, type Lease } from '../../src/client/recipes/index.js';
 import { Fixture, TestCluster, freshPath, until } from './helpers.js';
 
@@ -24,13 +23,7 @@ describe('LeaderLatch', () => {
     const raftLeader = await fx.cluster.waitForLeader();
     const island = [1, 2, 3].find((i) => i !== raftLeader)!;
     // a talks only to `island`; freezing that member cuts a off together with it.
-    const aClient = new ArborClient({
-      endpoints: [fx.cluster.member(island).clientAddr],
-      backoff: { baseMs: 20, maxMs: 200 },
-      attemptTimeoutMs: 1_000,
-      defaultDeadlineMs: 5_000,
-    });
-    const aSession = await aClient.session({ timeoutMs: 2_000 });
+    const { client: aClient, session: aSession } = await fx.islandParticipant(island);
     const [b] = await fx.participants(1, 5_000); // a bystander: long enough to fail over off the frozen member
     const path = freshPath('election');
     const a = new LeaderLatch(aClient, aSession, path, 'a').start();
@@ -53,7 +46,6 @@ describe('LeaderLatch', () => {
     }
     await a.close().catch(() => undefined);
     await bl.close();
-    await aClient.close();
   });
 
   it('has exactly one leader at a time through a Raft leader kill, a session expiry and a close', async () => {

@@ -4,7 +4,7 @@
  * session expiry and a member kill; read/write and semaphore rules; no herd effect.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ArborClient } from '../../src/client/index.js';
+import type { ArborClient } from '../../src/client/index.js';
 import { exclusive, kindOf, type Plan } from '../../src/client/recipes/contend.js';
 import { LockLostError, Mutex, ReadWriteLock, Semaphore } from '../../src/client/recipes/index.js';
 import { readerPlan, semaphorePlan } from '../../src/client/recipes/lock.js';
@@ -125,13 +125,7 @@ describe('Mutex', () => {
     const leader = await fx.cluster.waitForLeader();
     const island = [1, 2, 3].find((i) => i !== leader)!;
     // a talks only to `island`; freezing that member cuts a off together with it.
-    const aClient = new ArborClient({
-      endpoints: [fx.cluster.member(island).clientAddr],
-      backoff: { baseMs: 20, maxMs: 200 },
-      attemptTimeoutMs: 1_000,
-      defaultDeadlineMs: 5_000,
-    });
-    const aSession = await aClient.session({ timeoutMs: 2_000 });
+    const { client: aClient, session: aSession } = await fx.islandParticipant(island);
     const [b] = await fx.participants(1, 5_000); // a bystander: long enough to fail over off the frozen member
     const resource = await makeResource(b!.client);
     const lockPath = freshPath('mutex');
@@ -153,7 +147,6 @@ describe('Mutex', () => {
       LockLostError,
     );
     expect((await b!.client.get(resource)).data.toString()).toBe('written by b');
-    await aClient.close();
   });
 
   it('hands the lock down the line while a member is killed', async () => {
