@@ -178,6 +178,9 @@ export class Session extends EventEmitter<SessionEvents> {
   private lose(cause: ArborError): void {
     if (!this.live()) return;
     this.stop();
+    // Curator's order: a connected session is suspended before it is lost, so listeners that
+    // pause work on 'suspended' always get the chance.
+    this.suspend(cause);
     this.transition('lost', cause);
   }
 
