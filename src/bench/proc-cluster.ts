@@ -12,16 +12,30 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
+/** Ports this process already handed out: the OS may give a just-released port to the next bind(0). */
+const handedOut = new Set<number>();
+
+/**
+ * A loopback port nothing listens on now and that this process has not handed out before, for
+ * a member process to bind. (Another process could still take it in between; members that fail
+ * to bind exit with a clear message.)
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = net.createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => {
+        const a = s.address();
+        const p = typeof a === 'object' && a ? a.port : 0;
+        s.close(() => resolve(p));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export function sleep(ms: number): Promise<void> {

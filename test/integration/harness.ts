@@ -6,12 +6,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { freePort } from '../../src/bench/proc-cluster.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const SERVER_JS = path.join(ROOT, 'dist/cli/server.js');
@@ -32,17 +32,7 @@ const pkg = grpc.loadPackageDefinition(pd) as unknown as {
 export type Stub = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 export type Msg = Record<string, any>;
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface MemberProc {
   readonly id: number;
