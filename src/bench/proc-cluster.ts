@@ -44,9 +44,9 @@ export function sleep(ms: number): Promise<void> {
 
 /** Poll `fn` until it returns a value other than undefined/false, or throw after `timeoutMs`. */
 export async function until<T>(
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs: number,
-  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+  what = 'condition',
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;

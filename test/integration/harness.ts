@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { freePort } from '../../src/bench/proc-cluster.js';
+import { freePort, sleep, until } from '../../src/bench/proc-cluster.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const SERVER_JS = path.join(ROOT, 'dist/cli/server.js');
@@ -32,7 +32,7 @@ const pkg = grpc.loadPackageDefinition(pd) as unknown as {
 export type Stub = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 export type Msg = Record<string, any>;
 
-export { freePort };
+export { freePort, sleep, until };
 
 export interface MemberProc {
   readonly id: number;
@@ -254,10 +254,6 @@ export class TestCluster {
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 export interface GrpcError extends Error {
   code: number;
   details: string;
@@ -283,25 +279,6 @@ export async function failure(p: Promise<unknown>): Promise<GrpcError> {
     return e as GrpcError;
   }
   throw new Error('expected the call to fail');
-}
-
-export async function until<T>(
-  fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 20_000,
-  what = 'condition',
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`, { cause: last });
-    await sleep(50);
-  }
 }
 
 /** Collects a watch stream's responses. */
