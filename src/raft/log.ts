@@ -37,6 +37,13 @@ export class RaftLog {
     return this.unstable.maybeLastIndex() ?? this.storage.lastIndex();
   }
 
+  /** The last index the server has reported durable (everything before the unstable part). */
+  lastStableIndex(): LogIndex {
+    const u = this.unstable;
+    if (u.entries.length > 0) return (u.offset - 1) as LogIndex;
+    return u.snapshot?.meta.index ?? this.storage.lastIndex();
+  }
+
   lastTerm(): Term {
     return this.term(this.lastIndex()) ?? (0 as Term);
   }

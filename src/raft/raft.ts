@@ -185,7 +185,8 @@ export class Raft {
     for (const pr of this.trk.progress.values()) pr.recentActive = false;
     const self = this.trk.progress.get(this.id);
     if (self !== undefined) {
-      self.match = last;
+      // Only what is durable counts toward a quorum; the rest is acknowledged by persisted().
+      self.match = this.log.lastStableIndex();
       self.recentActive = true;
     }
     this.pendingConfIndex = 0 as LogIndex;
@@ -793,11 +794,20 @@ export class Raft {
       ents[i] = { term: this.term, index: li, type: e.type, data: e.data };
     }
     this.log.append(ents);
-    // The leader's own copy counts toward the quorum (it is persisted in the same Ready, before
-    // any message that depends on it is sent).
-    this.trk.progress.get(this.id)?.maybeUpdate(li);
-    this.maybeCommit();
+    // The leader's own copy counts toward the quorum only once persisted() reports it durable:
+    // its appends go out in parallel with its own fsync (dissertation §10.2.1).
     return true;
+  }
+
+  /**
+   * The server made the log durable up to (index, term). On the leader this is its own
+   * acknowledgement (it may commit now); followers acknowledge through their MsgAppResp.
+   */
+  persisted(index: LogIndex, term: Term): void {
+    if (this.role !== 'leader' || !this.log.matchTerm(index, term)) return;
+    const self = this.trk.progress.get(this.id);
+    if (self === undefined || !self.maybeUpdate(index)) return;
+    if (this.maybeCommit()) this.bcastAppend();
   }
 
   private checkProposable(): ProposeError | undefined {

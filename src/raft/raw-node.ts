@@ -5,9 +5,11 @@
  *     feed input: tick() on a timer, step(m) for each peer message, propose / readIndex / ...
  *     if hasReady():
  *       rd = ready()
+ *       0. if rd.sendBeforePersist, send rd.messages now, in parallel with step 1;
  *       1. persist rd.snapshot (storage.applySnapshot), rd.entries (append, may overwrite a suffix)
  *          and rd.hardState — durably (fsync when rd.mustSync);
- *       2. only then send rd.messages (they may promise what was just persisted: votes, acks);
+ *       2. otherwise only then send rd.messages (they may promise what was just persisted: votes,
+ *          acks);
  *       3. apply rd.committedEntries in order (ConfChange entries: applyConfChange), serve
  *          rd.readStates once applied >= their index;
  *       4. advance(rd).
@@ -46,8 +48,15 @@ export interface Ready {
   readonly entries: readonly Entry[];
   /** Persist and install (storage.applySnapshot + restore the state machine from its data). */
   readonly snapshot?: Snapshot;
-  /** Send only AFTER everything above is durable. */
+  /** Send only AFTER everything above is durable, unless sendBeforePersist. */
   readonly messages: readonly Message[];
+  /**
+   * The messages promise nothing about what this Ready persists, so they may go out before (in
+   * parallel with) the fsync: a leader's appends and heartbeats in a Ready that changes neither
+   * term nor vote (dissertation §10.2.1). The leader counts its own entries toward a quorum only
+   * once advance() reports them durable.
+   */
+  readonly sendBeforePersist: boolean;
   /** Apply in order. */
   readonly committedEntries: readonly Entry[];
   /** Linearizable reads: serve each once the state machine has applied `index`. */
@@ -190,6 +199,8 @@ export class RawNode {
       committedEntries,
       readStates: r.readStates,
       mustSync: entries.length > 0 || r.term !== this.prevHard.term || r.vote !== this.prevHard.vote,
+      sendBeforePersist:
+        r.role === 'leader' && r.term === this.prevHard.term && r.vote === this.prevHard.vote,
     };
     if (this.softChanged()) {
       this.prevSoft = { leader: r.lead, role: r.role };
@@ -219,7 +230,10 @@ export class RawNode {
       log.appliedTo(rd.snapshot.meta.index);
     }
     const lastEntry = rd.entries[rd.entries.length - 1];
-    if (lastEntry !== undefined) log.unstable.stableTo(lastEntry.index, lastEntry.term);
+    if (lastEntry !== undefined) {
+      log.unstable.stableTo(lastEntry.index, lastEntry.term);
+      this.raft.persisted(lastEntry.index, lastEntry.term);
+    }
     this.outstanding = undefined;
   }
 

@@ -587,19 +587,25 @@ export class Member implements PeerHandlerPort {
       this.mem.applySnapshot({ meta: rd.snapshot.meta, data: new Uint8Array(0) });
       this.mem.setConf(this.conf);
     }
+    // A leader's appends go out while it syncs its own copy (the core counts that copy only after
+    // advance()), so its fsync overlaps the followers' instead of preceding them.
+    if (rd.sendBeforePersist) for (const m of rd.messages) this.sendMessage(m);
     const needPersist = rd.hardState !== undefined || rd.entries.length > 0;
     const persisted = needPersist
-      ? this.opts.storage.persist({
-          ...(rd.hardState ? { hardState: rd.hardState } : {}),
-          entries: rd.entries,
-        })
+      ? this.opts.storage.persist(
+          {
+            ...(rd.hardState ? { hardState: rd.hardState } : {}),
+            entries: rd.entries,
+          },
+          rd.mustSync,
+        )
       : undefined;
     // Applying now is safe: the batch that records it is queued after the log persist above.
     if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries);
     if (persisted) await persisted;
     if (rd.entries.length > 0) this.mem.append(rd.entries);
     if (rd.hardState) this.mem.setHardState(rd.hardState);
-    for (const m of rd.messages) this.sendMessage(m);
+    if (!rd.sendBeforePersist) for (const m of rd.messages) this.sendMessage(m);
     for (const rs of rd.readStates) this.reads.onReadState(rs.ctx, rs.index);
     this.node.advance(rd);
     this.reads.serve(this.applied);
@@ -633,14 +639,17 @@ export class Member implements PeerHandlerPort {
     }
     const meta = this.appliedMetaNow();
     const changes = this.tree.takeChanges();
-    const durable = this.opts.storage.commitApply(meta, changes);
+    const written = this.opts.storage.commitApply(meta, changes);
     const applied = this.applied;
+    // Answer now: what makes the write durable is its log entry, already on a quorum's disks.
+    // The tree's own records follow unsynced (a crash replays the log above them; the log is
+    // compacted only by a synced batch queued after them).
+    for (const { d, a } of answers) d.resolve(a);
+    this.releaseAppliedWaiters(applied);
     this.applyChain = this.applyChain
-      .then(() => durable)
+      .then(() => written)
       .then(() => {
         this.metrics.applyLatency((this.opts.clock.monoMs() - now) / 1000);
-        for (const { d, a } of answers) d.resolve(a);
-        this.releaseAppliedWaiters(applied);
         this.maybeCompact(applied);
       });
     this.applyChain.catch((e: unknown) => this.die(e));

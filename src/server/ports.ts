@@ -33,7 +33,8 @@ export interface SnapshotInstallerPort {
 
 export interface StoragePort {
   loadRaft(): Promise<{ hardState: HardState; snapshotMeta: SnapshotMeta; entries: Entry[] }>;
-  persist(p: { hardState?: HardState; entries?: readonly Entry[] }): Promise<void>;
+  /** `sync: false` only when nothing but the commit index changed (it can be recomputed). */
+  persist(p: { hardState?: HardState; entries?: readonly Entry[] }, sync?: boolean): Promise<void>;
   compactLog(upTo: LogIndex): Promise<void>;
   loadApplied(): Promise<AppliedMeta>;
   readRecords(): AsyncIterable<[Uint8Array, Uint8Array]>;

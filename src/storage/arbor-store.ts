@@ -3,10 +3,14 @@
  * and log start (the hashicorp/raft LogStore + StableStore), and the state machine's records with
  * the applied meta (etcd's backend + consistent index). Layout and codecs: codec.ts.
  *
- * Durability: every write that precedes an acknowledgement is a `sync: true` LevelDB batch, so
- * it survives kill -9 and power loss. Writes go through a single group-commit queue: calls that
- * arrive while a synced batch is in flight are merged, in call order, into the next batch — many
- * entries per fsync, exactly one writer, and each caller resolved only once its data is durable.
+ * Durability: Raft log entries, term and vote, log compaction and snapshot installs are
+ * `sync: true` LevelDB batches, so they survive kill -9 and power loss. The state machine's
+ * records and a commit-index-only hard state are written in order but unsynced: the log they
+ * derive from is durable and LevelDB keeps its write-ahead log in call order, so any later synced
+ * batch makes them durable too, and losing them only means re-applying entries still in the log.
+ * Writes go through a single group-commit queue: calls that arrive while a batch is in flight are
+ * merged, in call order, into the next batch — many entries per fsync, exactly one writer, and
+ * each caller resolved once its batch is written (and fsynced if any call in it asked).
  *
  * In-memory mirrors (last index, log start, applied, terms) describe the state "after every call
  * made so far"; batches reach LevelDB in call order, so they are what the disk will say once the
@@ -217,9 +221,11 @@ export class ArborStore {
    * Makes hard state and/or entries durable (Raft: before sending the messages that depend on
    * them, Figure 2). Entries must be contiguous and start at most one past the last index;
    * entries starting at i replace the stored suffix from i (§5.3: a conflicting suffix is
-   * deleted), including any stored index beyond the new last.
+   * deleted), including any stored index beyond the new last. `sync: false` is for a hard state
+   * whose term and vote are unchanged (only the commit index moved, which a restarted member
+   * learns again from the leader): it is written in order but not fsynced.
    */
-  persist(p: { hardState?: HardState; entries?: readonly Entry[] }): Promise<void> {
+  persist(p: { hardState?: HardState; entries?: readonly Entry[] }, sync = true): Promise<void> {
     this.checkOpen();
     const ops: Op[] = [];
     const entries = p.entries ?? [];
@@ -248,7 +254,7 @@ export class ArborStore {
       this.hardState = p.hardState;
     }
     if (ops.length === 0) return this.tail;
-    return this.enqueue('persist', ops, entries.length, true);
+    return this.enqueue('persist', ops, entries.length, sync);
   }
 
   /**
@@ -298,8 +304,11 @@ export class ArborStore {
   }
 
   /**
-   * Applies mutations and records `meta` as applied in ONE synced batch, so after a crash the
-   * tree and the applied index agree: nothing is applied twice or lost (STYLE.md habit 5).
+   * Applies mutations and records `meta` as applied in ONE batch, so after a crash the tree and
+   * the applied index agree: nothing is applied twice or lost (STYLE.md habit 5). The batch is
+   * not fsynced: the Raft log entries it applies are, and they stay until a compaction — a
+   * synced batch queued after it, which therefore makes it durable first (LevelDB writes its
+   * log in order). A power loss can only take the tree back to an index the log still covers.
    */
   commitApply(meta: AppliedMeta, mutations: readonly Mutation[]): Promise<void> {
     this.checkOpen();
@@ -316,7 +325,7 @@ export class ArborStore {
     }
     this.applied = { gen: this.applied.gen, meta };
     ops.push({ type: 'put', key: KEY_APPLIED, value: encodeApplied(this.applied) });
-    return this.enqueue('apply', ops, 0, true);
+    return this.enqueue('apply', ops, 0, false);
   }
 
   // ---- Snapshots ---------------------------------------------------------------------------------

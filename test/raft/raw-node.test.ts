@@ -236,17 +236,51 @@ describe('RawNode', () => {
     const rd = raw.ready();
     expect(raw.hasReady()).toBe(false);
     expect(() => raw.ready()).toThrow();
+    // The leader's own entry counts toward the quorum only once advance() reports it durable.
     expect(describeReady(rd)).toBe(
-      'soft{lead=1 leader} hard{term=1 vote=1 commit=1} entries=[1/1 noop] committed=[1/1 noop] sync',
+      'soft{lead=1 leader} hard{term=1 vote=1 commit=0} entries=[1/1 noop] sync',
     );
     st.append(rd.entries);
     raw.advance(rd);
-    expect(raw.status().applied).toBe(1);
     expect(() => raw.advance(rd)).toThrow();
+    expect(raw.status().commit).toBe(1);
+    const rd2 = raw.ready();
+    expect(describeReady(rd2)).toBe('hard{term=1 vote=1 commit=1} committed=[1/1 noop]');
+    raw.advance(rd2);
+    expect(raw.status().applied).toBe(1);
     const r = raw.propose([new Uint8Array(3), new Uint8Array(4)]);
     expect(r).toEqual({ ok: true, value: { term: 1, firstIndex: 2 } });
-    expect(describeReady(drain(raw, st).rds[0] as Ready)).toBe(
-      'hard{term=1 vote=1 commit=3} entries=[1/2 3B, 1/3 4B] committed=[1/2 3B, 1/3 4B] sync',
-    );
+    const rds = drain(raw, st).rds;
+    expect(rds.map(describeReady)).toEqual([
+      'entries=[1/2 3B, 1/3 4B] sync',
+      'hard{term=1 vote=1 commit=3} committed=[1/2 3B, 1/3 4B]',
+    ]);
+  });
+
+  it('a leader sends its appends before persisting, and commits only what a quorum holds durably', () => {
+    const { raw: l, st: ls } = node(1, [1, 2, 3], {}, [], 0);
+    makeLeader(l, ls, [1, 2, 3]);
+    const term = l.status().term;
+    const start = l.status().lastIndex;
+    const ack = (from: number, index: LogIndex): void => {
+      const m = { type: 'appResp', from: n(from), to: n(1), term, index, reject: false } as const;
+      expect(l.step({ ...m, rejectHint: index, logTerm: tm(0) }).ok).toBe(true);
+    };
+    ack(2, start); // both followers hold the leader's no-op: replicating, nothing in flight
+    ack(3, start);
+    drain(l, ls);
+    expect(l.status().commit).toBe(start);
+    expect(l.propose([new Uint8Array(5)]).ok).toBe(true);
+    const rd = l.ready();
+    expect(rd.sendBeforePersist).toBe(true);
+    expect(rd.messages.filter((m) => m.type === 'app').map((m) => m.to)).toEqual([2, 3]);
+    // A follower acknowledges before the leader's own fsync completes: one durable copy of
+    // three is no quorum, so nothing commits yet.
+    const idx = li(start + 1);
+    ack(2, idx);
+    expect(l.status().commit).toBe(start);
+    ls.append(rd.entries);
+    l.advance(rd);
+    expect(l.status().commit).toBe(idx);
   });
 });

@@ -62,6 +62,11 @@ export class SimNode {
   /** Commit index last seen in memory (reset on restart) and the last persisted one. */
   seenCommit = 0;
   persistedCommit = 0;
+  /**
+   * A Ready whose messages went out before its persist finished (sendBeforePersist): the slow
+   * fsync of a real leader. It completes on a later turn; a crash first loses it.
+   */
+  inFlight: Ready | undefined = undefined;
 
   constructor(
     readonly id: number,
@@ -195,6 +200,7 @@ export class SimCluster {
   crash(id: number): void {
     const n = this.node(id);
     n.raw = undefined; // unhandled Ready state (unstable entries, outbox) is lost
+    n.inFlight = undefined; // ...and so is a persist still in flight
     n.reads = [];
     this.log.push(`${this.now} crash ${id}`);
   }
@@ -231,14 +237,22 @@ export class SimCluster {
   }
 
   handleAll(): void {
-    for (const n of this.nodes.values()) while (n.raw?.hasReady() === true) this.handleReady(n);
+    for (const n of this.nodes.values()) {
+      const rd = n.inFlight;
+      if (rd !== undefined) {
+        if (this.rng.float() < 0.5) continue; // a slow disk: still syncing
+        n.inFlight = undefined;
+        this.finishReady(n, rd, true);
+      }
+      while (n.raw?.hasReady() === true) this.handleReady(n);
+    }
   }
 
   /** Scenario helper: deliver everything and handle every Ready until nothing moves. */
   stabilize(maxRounds = 200): void {
     for (let i = 0; i < maxRounds; i++) {
       this.handleAll();
-      if (this.net.size === 0) {
+      if (this.net.size === 0 && this.live().every((n) => n.inFlight === undefined)) {
         this.check();
         return;
       }
@@ -297,6 +311,17 @@ export class SimCluster {
   private handleReady(n: SimNode): void {
     const raw = n.raw as RawNode;
     const rd: Ready = raw.ready();
+    if (rd.sendBeforePersist && rd.entries.length > 0 && this.rng.float() < 0.5) {
+      // 0. a leader's appends leave before its own fsync completes; the rest happens next turn
+      for (const m of rd.messages) this.net.send(this.maybeLaterSnapshot(n, m), this.now);
+      n.inFlight = rd;
+      return;
+    }
+    this.finishReady(n, rd, false);
+  }
+
+  private finishReady(n: SimNode, rd: Ready, sent: boolean): void {
+    const raw = n.raw as RawNode;
     // 1. persist
     if (rd.snapshot !== undefined) this.installSnapshot(n, rd.snapshot);
     if (rd.entries.length > 0) {
@@ -317,7 +342,7 @@ export class SimCluster {
       n.storage.setHardState(rd.hardState);
     }
     // 2. send (only now that the above is durable)
-    for (const m of rd.messages) this.net.send(this.maybeLaterSnapshot(n, m), this.now);
+    if (!sent) for (const m of rd.messages) this.net.send(this.maybeLaterSnapshot(n, m), this.now);
     // 3. apply
     let removedSelf = false;
     for (const e of rd.committedEntries) {
