@@ -75,6 +75,8 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
       return member;
     }),
     logger: log.child({ component: 'transport' }),
+    // Forwarded writes share one ordered stream per leader instead of a unary call each.
+    pipelineForwards: true,
     ...(cfg.peerTls ? { credentials: peerCredentials(loadTls(cfg.peerTls, 'peer TLS')) } : {}),
   });
   warnPlaintext(log, cfg);
@@ -103,6 +105,7 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
       limits,
       snapshotEntries: cfg.snapshotEntries,
       catchUpEntries: Math.min(5000, Math.floor(cfg.snapshotEntries / 2)),
+      forwardsInFlight: 4,
       storage: store,
       transport,
       clock: systemClock,

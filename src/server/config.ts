@@ -99,7 +99,7 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     name: 'election-ticks',
     help: 'ticks without a leader before an election (randomised up to 2x)',
-    def: '10',
+    def: '6',
   },
   { name: 'heartbeat-ticks', help: 'ticks between leader heartbeats', def: '1' },
   { name: 'max-data-bytes', help: 'largest znode payload in bytes', def: '1048576' },

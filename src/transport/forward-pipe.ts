@@ -47,6 +47,7 @@ export class ForwardPipe {
         // The request may still be handled; its late answer is ignored.
         this.pending.delete(id);
         reject(new PeerError(status.DEADLINE_EXCEEDED, 'Deadline exceeded'));
+        this.endIfDrained();
       }, deadlineMs);
       this.pending.set(id, { resolve, reject, timer });
       // No backpressure wait: callers bound their own concurrency, and grpc-js queues the rest.
@@ -56,6 +57,16 @@ export class ForwardPipe {
         deadlineMs: Math.max(0, Math.min(Math.round(deadlineMs), 0xffffffff)),
       });
     });
+  }
+
+  /**
+   * Refuses new requests but lets those already sent finish (the peer moved or left the
+   * configuration: an answer on its way, e.g. to the RemoveMember that removed it, still counts).
+   * The stream is cancelled once nothing is pending; deadlines still bound the wait.
+   */
+  drain(): void {
+    this.closed = true;
+    this.endIfDrained();
   }
 
   /** Fails everything unanswered with `reason` and refuses new requests. */
@@ -83,6 +94,7 @@ export class ForwardPipe {
       clearTimeout(p.timer);
       if (res.result === 'error' && res.error) p.reject(new PeerError(res.error.code, res.error.message));
       else p.resolve(res.payload ?? new Uint8Array(0));
+      this.endIfDrained();
     });
     const broken = (e: PeerError): void => {
       if (this.call !== call) return;
@@ -106,6 +118,13 @@ export class ForwardPipe {
     // The receiver never ends the stream first unless it is shutting down.
     call.on('end', () => broken(new PeerError(status.UNAVAILABLE, 'forward stream ended by peer')));
     return call;
+  }
+
+  private endIfDrained(): void {
+    if (!this.closed || this.pending.size > 0 || this.call === undefined) return;
+    const call = this.call;
+    this.call = undefined;
+    call.cancel();
   }
 
   private failAll(e: PeerError): void {

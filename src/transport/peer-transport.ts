@@ -205,9 +205,7 @@ export class PeerTransport {
   setPeers(peers: ReadonlyMap<NodeId, string>): void {
     this.addrs = new Map(peers);
     for (const [id, peer] of [...this.peers]) {
-      if (peers.get(id) !== peer.addr) {
-        this.disconnect(id, new PeerError(grpc.status.UNAVAILABLE, `peer ${id} removed or moved`));
-      }
+      if (peers.get(id) !== peer.addr) this.disconnect(id, undefined);
     }
   }
 
@@ -380,12 +378,14 @@ export class PeerTransport {
     return peer;
   }
 
-  private disconnect(id: NodeId, reason: PeerError): void {
+  /** `reason` fails unanswered forwards; without one (a peer removed or moved) they may finish. */
+  private disconnect(id: NodeId, reason: PeerError | undefined): void {
     const peer = this.peers.get(id);
     if (peer === undefined) return;
     this.peers.delete(id);
     peer.link.close();
-    peer.pipe?.close(reason);
+    if (reason === undefined) peer.pipe?.drain();
+    else peer.pipe?.close(reason);
     // Calls in flight on this channel (snapshot, forward) finish or fail on their own.
     peer.client.close();
   }

@@ -116,7 +116,8 @@ describe('membership changes under load', () => {
     }
     const leader = await cluster.waitForLeader();
     const other = [1, 2, 3].find((i) => i !== leader)!;
-    expect((await arbor(other, 'member', 'remove', String(leader))).code).toBe(0);
+    const rmOut = await arbor(other, 'member', 'remove', String(leader));
+    expect(rmOut.code, rmOut.stderr).toBe(0);
     await cluster.kill(leader);
     const newLeader = await cluster.waitForLeader(30_000, [leader]);
     expect(newLeader).not.toBe(leader);
