@@ -602,7 +602,11 @@ export class Member implements PeerHandlerPort {
       : undefined;
     // Applying now is safe: the batch that records it is queued after the log persist above.
     if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries);
-    if (persisted) await persisted;
+    if (persisted && !rd.mustSync && !rd.snapshot) {
+      // Only the commit index changed: nothing below promises it is on disk, so the loop does not
+      // wait behind an fsync in flight. The write still lands in order; a failure stops the member.
+      persisted.catch((e: unknown) => this.die(e));
+    } else if (persisted) await persisted;
     if (rd.entries.length > 0) this.mem.append(rd.entries);
     if (rd.hardState) this.mem.setHardState(rd.hardState);
     if (!rd.sendBeforePersist) for (const m of rd.messages) this.sendMessage(m);
