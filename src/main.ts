@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { seededRng } from './util/rng.js';
+import { DecodeError } from './util/bytes.js';
 import type { Clock } from './util/clock.js';
 import type { NodeId } from './util/brand.js';
 import { treeLimits } from './tree/limits.js';
@@ -24,6 +25,9 @@ import { rootLogger } from './log.js';
 import { clientPortCredentials, isLoopback, loadTls, peerCredentials } from './security/tls.js';
 import { startHttpServer } from './api/http-server.js';
 import { Metrics } from './api/metrics.js';
+import { AuthGate } from './api/auth-gate.js';
+import { ConnectionLimits } from './api/connection-limits.js';
+import { SessionQuota } from './api/session-quota.js';
 
 export const systemClock: Clock = {
   nowMs: () => Date.now(),
@@ -40,6 +44,9 @@ export interface RunningServer {
 function peerBoundary(member: () => Member): PeerHandlerPort {
   const wrap = (e: unknown): never => {
     if (e instanceof MemberError) throw new PeerError(GRPC_CODE[e.code], e.message);
+    // A payload the member's decoders refuse is the sender's fault, not ours (found by fuzzing).
+    if (e instanceof DecodeError)
+      throw new PeerError(GRPC_CODE.invalidArgument, `malformed payload: ${e.message}`);
     throw e;
   };
   return {
@@ -77,10 +84,17 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
     logger: log.child({ component: 'transport' }),
     // Forwarded writes share one ordered stream per leader instead of a unary call each.
     pipelineForwards: true,
+    maxMessageBytes: cfg.limits.peerMaxMessageBytes,
     ...(cfg.peerTls ? { credentials: peerCredentials(loadTls(cfg.peerTls, 'peer TLS')) } : {}),
   });
   warnPlaintext(log, cfg);
-  const limits = treeLimits({ maxDataBytes: cfg.maxDataBytes });
+  const limits = treeLimits({
+    maxDataBytes: cfg.maxDataBytes,
+    maxPathBytes: cfg.limits.maxPathBytes,
+    maxDepth: cfg.limits.maxPathDepth,
+    maxChildren: cfg.limits.maxChildren,
+    maxMultiOps: cfg.limits.maxMultiOps,
+  });
   const fatal = (e: Error): void => {
     log.fatal({ err: e }, 'member failed; exiting');
     process.exitCode = 1;
@@ -120,6 +134,7 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
   await transport.start();
   await member.start();
   const apiLog = log.child({ component: 'api' });
+  const live = member;
   const clientServer = await startClientServer(
     {
       member,
@@ -127,12 +142,33 @@ export async function startServer(cfg: ServerConfig, root: Logger): Promise<Runn
       clock: systemClock,
       logger: apiLog,
       defaultTimeoutMs: cfg.requestTimeoutMs,
-      maxInflightPerStream: 10_000,
+      connections: new ConnectionLimits({
+        maxRequests: cfg.limits.maxRequestsPerConnection,
+        maxWatches: cfg.limits.maxWatchesPerConnection,
+      }),
+      sessions: new SessionQuota(
+        cfg.limits.maxSessionsPerClient,
+        (id) => live.sessionTimeout(id) !== undefined,
+      ),
+      maxRequestDataBytes: cfg.limits.maxRequestDataBytes,
       minSessionTimeoutMs: Math.max(100, cfg.tickMs * 2),
+      auth: new AuthGate({
+        tree: () => live.tree,
+        clock: systemClock,
+        tokenTtlMs: cfg.authTokenTtlMs,
+        audit: log.child({ component: 'audit' }),
+      }),
     },
     cfg.listenClientAddr,
     {
-      maxMessageBytes: Math.max(4 * 1024 * 1024, cfg.maxDataBytes * 2 + 64 * 1024),
+      maxMessageBytes: cfg.limits.maxMessageBytes,
+      // Every call is a stream: room for the budgets plus a session's KeepAlive streams, so that
+      // the budgets, which say what to fix, refuse first.
+      maxConcurrentStreams:
+        cfg.limits.maxRequestsPerConnection +
+        cfg.limits.maxWatchesPerConnection +
+        cfg.limits.maxSessionsPerClient +
+        64,
       interceptors: [metrics.grpcInterceptor],
       ...(cfg.tls
         ? {

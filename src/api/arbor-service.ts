@@ -10,11 +10,13 @@ import type { Clock } from '../util/clock.js';
 import type { ClientHeader, Command } from '../tree/commands.js';
 import { validateCommand } from '../tree/validate.js';
 import { validatePath } from '../tree/path.js';
+import { treeError } from '../tree/errors.js';
 import type { TreeLimits } from '../tree/limits.js';
 import type { WatchScope } from '../tree/watch-index.js';
 import type { Member } from '../server/member.js';
 import { MemberError } from '../server/errors.js';
 import type { WatchOut } from '../server/watch-hub.js';
+import type { TreeEvent } from '../tree/events.js';
 import {
   createCommand,
   deleteCommand,
@@ -31,6 +33,11 @@ import {
 } from './convert.js';
 import { TreeFailure, invalid, serviceError, toStatus } from './status.js';
 import { asError, unaryHandler } from './unary.js';
+import { budgetKey } from './client-identity.js';
+import type { ConnectionLimits } from './connection-limits.js';
+import type { SessionQuota } from './session-quota.js';
+import type { AuthGate } from './auth-gate.js';
+import { PERM, type Identity } from '../tree/acl.js';
 
 type Msg = Record<string, unknown>;
 
@@ -41,10 +48,16 @@ export interface ApiContext {
   readonly logger: Logger;
   /** Deadline for requests that carry none (stream requests, calls without a deadline). */
   readonly defaultTimeoutMs: number;
-  /** Most requests in flight on one session stream (backpressure: RESOURCE_EXHAUSTED beyond). */
-  readonly maxInflightPerStream: number;
+  /** Requests in flight and watches per client connection (RESOURCE_EXHAUSTED beyond). */
+  readonly connections: ConnectionLimits;
+  /** Live sessions per client identity opened through this member (RESOURCE_EXHAUSTED beyond). */
+  readonly sessions: SessionQuota;
+  /** Most znode data, summed over a Multi's ops, in one write; checked before Raft only. */
+  readonly maxRequestDataBytes: number;
   /** Smallest session timeout a client may ask for. */
   readonly minSessionTimeoutMs: number;
+  /** Who is calling and what they may read (src/api/auth-gate.ts). */
+  readonly auth: AuthGate;
 }
 
 const SCOPES: readonly WatchScope[] = ['node', 'children', 'subtree'];
@@ -74,15 +87,32 @@ export class Operations {
     return this.ctx.clock.monoMs() + this.ctx.defaultTimeoutMs;
   }
 
-  /** Validates and replicates a write; no await before the member has queued it (order). */
-  write(command: Command, client: ClientHeader | undefined, deadline: number): Promise<Msg> {
+  /**
+   * Validates and replicates a write; no await before the member has queued it (order). `who`
+   * (only while auth is enabled) rides in the envelope and is checked against ACLs at apply.
+   */
+  write(command: Command, client: ClientHeader | undefined, deadline: number, who?: Identity): Promise<Msg> {
     const v = validateCommand(command, this.ctx.limits);
     if (!v.ok) return Promise.reject(new TreeFailure(v.error));
+    // One znode's data is bounded by maxDataBytes above; only a Multi can add up to more.
+    if (command.type === 'multi') {
+      const tooMuch = multiDataExceeds(command, this.ctx.maxRequestDataBytes);
+      if (tooMuch !== undefined) return Promise.reject(tooMuch);
+    }
     const env = client
       ? { timeMs: this.ctx.clock.nowMs(), client, command }
       : { timeMs: this.ctx.clock.nowMs(), command };
-    return this.member.write(env, deadline).then((out) => {
-      if (!out.value.ok) throw new TreeFailure(out.value.error);
+    return this.member.write(who === undefined ? env : { ...env, identity: who }, deadline).then((out) => {
+      if (!out.value.ok) {
+        const e = out.value.error;
+        if (e.code === 'permissionDenied') {
+          this.ctx.auth.audit.warn(
+            { event: 'aclDenied', identity: who ?? [], op: command.type, path: e.path, failedOp: e.failedOp },
+            'ACL denied',
+          );
+        }
+        throw new TreeFailure(e);
+      }
       return resultToProto(out.value.value);
     });
   }
@@ -101,57 +131,80 @@ export class Operations {
     return r.value;
   }
 
-  create(req: unknown, deadline: number): Promise<Msg> {
-    return this.write(createCommand(req), header(req), deadline);
+  create(req: unknown, deadline: number, who?: Identity): Promise<Msg> {
+    return this.write(createCommand(req), header(req), deadline, who);
   }
 
-  set(req: unknown, deadline: number): Promise<Msg> {
-    return this.write(setCommand(req), header(req), deadline);
+  set(req: unknown, deadline: number, who?: Identity): Promise<Msg> {
+    return this.write(setCommand(req), header(req), deadline, who);
   }
 
-  delete(req: unknown, deadline: number): Promise<Msg> {
-    return this.write(deleteCommand(req), header(req), deadline);
+  delete(req: unknown, deadline: number, who?: Identity): Promise<Msg> {
+    return this.write(deleteCommand(req), header(req), deadline, who);
   }
 
-  multi(req: unknown, deadline: number): Promise<Msg> {
-    return this.write(multiCommand(req), header(req), deadline);
+  multi(req: unknown, deadline: number, who?: Identity): Promise<Msg> {
+    return this.write(multiCommand(req), header(req), deadline, who);
   }
 
-  async get(req: unknown, deadline: number): Promise<Msg> {
+  /** Reads are checked here, on the serving member, after the read point (the ACL as of the data). */
+  private canRead(path: string, who: Identity | undefined, op: string): void {
+    if (who === undefined) return;
+    const a = this.member.tree.acl(path);
+    if (a !== undefined) this.ctx.auth.require(a.acl, who, PERM.read, path, op);
+  }
+
+  async get(req: unknown, deadline: number, who?: Identity): Promise<Msg> {
     const path = this.path(req);
     const revision = await this.readPoint(req, deadline);
     const n = this.member.tree.get(path);
     if (!n) throw new MemberError('notFound', `node ${path} does not exist`);
+    this.canRead(path, who, 'get');
     return { data: n.data, stat: statToProto(n.stat), revision };
   }
 
-  async exists(req: unknown, deadline: number): Promise<Msg> {
+  async exists(req: unknown, deadline: number, who?: Identity): Promise<Msg> {
     const path = this.path(req);
     const revision = await this.readPoint(req, deadline);
     const n = this.member.tree.get(path);
+    this.canRead(path, who, 'exists');
     return n ? { exists: true, stat: statToProto(n.stat), revision } : { exists: false, revision };
   }
 
-  async get_children(req: unknown, deadline: number): Promise<Msg> {
+  /** Listing children needs READ on the parent (ZooKeeper's rule), not on each child. */
+  async get_children(req: unknown, deadline: number, who?: Identity): Promise<Msg> {
     const path = this.path(req);
     const revision = await this.readPoint(req, deadline);
     const c = this.member.tree.children(path);
     if (!c) throw new MemberError('notFound', `node ${path} does not exist`);
+    this.canRead(path, who, 'getChildren');
     return { children: c.names, stat: statToProto(c.stat), revision };
   }
 
-  async sync(req: unknown, deadline: number): Promise<Msg> {
-    if (str(req, 'path') !== '') this.path(req);
+  async sync(req: unknown, deadline: number, who?: Identity): Promise<Msg> {
+    const path = str(req, 'path') !== '' ? this.path(req) : undefined;
     const revision = await this.member.linearize(deadline);
+    if (path !== undefined) this.canRead(path, who, 'sync');
     return { revision };
   }
 
-  async openSession(req: unknown, deadline: number): Promise<Msg> {
+  async openSession(req: unknown, deadline: number, client: string): Promise<Msg> {
     const timeoutMs = int(req, 'timeout_ms');
     if (timeoutMs < this.ctx.minSessionTimeoutMs) {
       throw invalid(`timeout_ms must be at least ${this.ctx.minSessionTimeoutMs}: got ${timeoutMs}`);
     }
-    return this.write({ type: 'openSession', timeoutMs }, header(req), deadline);
+    const quota = this.ctx.sessions;
+    quota.reserve(client);
+    let res: Msg;
+    try {
+      res = await this.write({ type: 'openSession', timeoutMs }, header(req), deadline);
+    } catch (e) {
+      quota.failed(client);
+      throw e;
+    }
+    // resultToProto renders the id as a decimal string (uint64 on the wire).
+    quota.opened(client, typeof res.session_id === 'string' ? BigInt(res.session_id) : 0n);
+    return res;
   }
 
   async closeSession(req: unknown, deadline: number): Promise<Msg> {
@@ -175,24 +228,24 @@ export class Operations {
     return { session_id: id.toString(), ttl_ms: ttl };
   }
 
-  dispatch(name: OpName, req: unknown, deadline: number): Promise<Msg> {
+  dispatch(name: OpName, req: unknown, deadline: number, who?: Identity): Promise<Msg> {
     switch (name) {
       case 'create':
-        return this.create(req, deadline);
+        return this.create(req, deadline, who);
       case 'get':
-        return this.get(req, deadline);
+        return this.get(req, deadline, who);
       case 'set':
-        return this.set(req, deadline);
+        return this.set(req, deadline, who);
       case 'delete':
-        return this.delete(req, deadline);
+        return this.delete(req, deadline, who);
       case 'exists':
-        return this.exists(req, deadline);
+        return this.exists(req, deadline, who);
       case 'get_children':
-        return this.get_children(req, deadline);
+        return this.get_children(req, deadline, who);
       case 'multi':
-        return this.multi(req, deadline);
+        return this.multi(req, deadline, who);
       case 'sync':
-        return this.sync(req, deadline);
+        return this.sync(req, deadline, who);
       case 'keep_alive':
         return this.keep_alive(req, deadline);
     }
@@ -203,13 +256,18 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
   const ops = new Operations(ctx);
   const log = ctx.logger;
 
-  const unary = unaryHandler(log, (call) => ops.deadlineOf(call));
+  const unary = unaryHandler(log, (call) => ops.deadlineOf(call), ctx.connections);
 
   const watch = (call: grpc.ServerWritableStream<unknown, Msg>): void => {
     const req = call.request;
     let id = 0;
     let closed = false;
+    const conn = ctx.connections.of(call);
+    let counted = false;
+    let who: Identity | undefined;
     const sink = {
+      // Decided per event at delivery: a watch never delivers what its caller could not READ.
+      visible: (e: TreeEvent): boolean => ctx.member.tree.allowed(e.acl, who ?? [], PERM.read),
       send: (out: WatchOut): boolean => {
         if (closed) return true;
         switch (out.type) {
@@ -243,6 +301,11 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
         throw invalid(`scope ${scopeNum} is not a WatchScope (0 NODE, 1 CHILDREN, 2 SUBTREE)`);
       const start = int(req, 'start_revision');
       if (start < 0) throw invalid('start_revision must be >= 0');
+      who = ctx.auth.identify(call);
+      const node = who === undefined ? undefined : ctx.member.tree.acl(pv.value);
+      if (node !== undefined) ctx.auth.require(node.acl, who, PERM.read, pv.value, 'watch');
+      ctx.connections.enterWatch(conn);
+      counted = true;
       id = ctx.member.watches.open(
         pv.value,
         scope,
@@ -252,11 +315,17 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
         ctx.clock.monoMs(),
       );
     } catch (e) {
+      if (counted) ctx.connections.leaveWatch(conn);
       sink.close(e instanceof MemberError ? e : toMemberError(e));
       return;
     }
     const cancel = (): void => {
       closed = true;
+      // 'cancelled', 'close' and 'error' may all fire for one call: count the watch out once.
+      if (counted) {
+        counted = false;
+        ctx.connections.leaveWatch(conn);
+      }
       ctx.member.watches.cancel(id);
     };
     call.on('cancelled', cancel);
@@ -287,6 +356,17 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
     let lastWrite: Promise<unknown> = Promise.resolve();
     let inflight = 0;
     let ended = false;
+    // Looked up once: each request below only counts on it (no per-request lookup or allocation).
+    const conn = ctx.connections.of(call);
+    ctx.connections.hold(conn);
+    let held = true;
+    const release = (): void => {
+      if (held) {
+        held = false;
+        ctx.connections.release(conn);
+      }
+    };
+    call.on('close', release);
     const finishIfDone = (): void => {
       if (ended && inflight === 0) call.end();
     };
@@ -299,14 +379,11 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
         finishIfDone();
       };
       inflight++;
-      if (inflight > ctx.maxInflightPerStream) {
-        reply({
-          error: {
-            code: grpc.status.RESOURCE_EXHAUSTED,
-            message: `more than ${ctx.maxInflightPerStream} requests in flight on this stream: wait for answers before sending more`,
-            failed_op: -1,
-          },
-        });
+      try {
+        ctx.connections.enterRequest(conn);
+      } catch (e) {
+        const st = toStatus(e);
+        reply({ error: { code: st.code, message: st.details, failed_op: -1 } });
         return;
       }
       let p: Promise<Msg>;
@@ -314,17 +391,25 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
         p = Promise.reject(invalid('ClientRequest sets no operation'));
       } else if (WRITES.has(which)) {
         try {
-          p = ops.dispatch(which, (req as Msg)[which], ops.defaultDeadline());
+          // Per request, not per stream: auth may be switched on while the stream is open, and a
+          // token expires (verified tokens are cached, so this is a map lookup).
+          p = ops.dispatch(which, (req as Msg)[which], ops.defaultDeadline(), ctx.auth.identify(call));
         } catch (e) {
           p = Promise.reject(asError(e));
         }
         lastWrite = p.catch(() => undefined);
       } else {
-        p = lastWrite.then(() => ops.dispatch(which, (req as Msg)[which], ops.defaultDeadline()));
+        p = lastWrite.then(() =>
+          ops.dispatch(which, (req as Msg)[which], ops.defaultDeadline(), ctx.auth.identify(call)),
+        );
       }
       p.then(
-        (res) => reply({ [which as string]: res }),
+        (res) => {
+          ctx.connections.leaveRequest(conn);
+          reply({ [which as string]: res });
+        },
         (e: unknown) => {
+          ctx.connections.leaveRequest(conn);
           const st = toStatus(e);
           if (st.code === grpc.status.INTERNAL) log.error({ err: e }, 'internal error on session stream');
           reply({ error: { code: st.code, message: st.details, failed_op: st.failedOp } });
@@ -339,20 +424,33 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
   };
 
   return {
-    Create: unary((r, d) => ops.create(r, d)),
-    Get: unary((r, d) => ops.get(r, d)),
-    Set: unary((r, d) => ops.set(r, d)),
-    Delete: unary((r, d) => ops.delete(r, d)),
-    Exists: unary((r, d) => ops.exists(r, d)),
-    GetChildren: unary((r, d) => ops.get_children(r, d)),
-    Multi: unary((r, d) => ops.multi(r, d)),
-    Sync: unary((r, d) => ops.sync(r, d)),
-    OpenSession: unary((r, d) => ops.openSession(r, d)),
+    Create: unary((r, d, c) => ops.create(r, d, ctx.auth.identify(c))),
+    Get: unary((r, d, c) => ops.get(r, d, ctx.auth.identify(c))),
+    Set: unary((r, d, c) => ops.set(r, d, ctx.auth.identify(c))),
+    Delete: unary((r, d, c) => ops.delete(r, d, ctx.auth.identify(c))),
+    Exists: unary((r, d, c) => ops.exists(r, d, ctx.auth.identify(c))),
+    GetChildren: unary((r, d, c) => ops.get_children(r, d, ctx.auth.identify(c))),
+    Multi: unary((r, d, c) => ops.multi(r, d, ctx.auth.identify(c))),
+    Sync: unary((r, d, c) => ops.sync(r, d, ctx.auth.identify(c))),
+    OpenSession: unary((r, d, call) => ops.openSession(r, d, budgetKey(call, ctx.auth.identify(call)))),
     CloseSession: unary((r, d) => ops.closeSession(r, d)),
     Watch: watch,
     KeepAlive: keepAlive,
     Stream: stream,
   };
+}
+
+/** A refusal if the ops of `m` carry more than `max` bytes of znode data in total. */
+function multiDataExceeds(m: Extract<Command, { type: 'multi' }>, max: number): TreeFailure | undefined {
+  let total = 0;
+  for (const op of m.ops) if (op.type === 'create' || op.type === 'set') total += op.data.length;
+  if (total <= max) return undefined;
+  return new TreeFailure(
+    treeError(
+      'limitExceeded',
+      `multi carries ${total} bytes of data; the limit is ${max} (--max-request-data-bytes): split it into smaller transactions`,
+    ),
+  );
 }
 
 function toMemberError(e: unknown): MemberError {

@@ -1,4 +1,7 @@
-/** The arbor.v1.Cluster service: status, membership and leadership operations. */
+/**
+ * The arbor.v1.Cluster service: status, membership and leadership operations. Everything but
+ * Status needs the admin role once auth is enabled; membership changes are audited.
+ */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Member } from '../server/member.js';
@@ -8,6 +11,7 @@ import { int, str, bool } from './convert.js';
 import { invalid, serviceError, toStatus } from './status.js';
 import type { Operations } from './arbor-service.js';
 import { unaryHandler } from './unary.js';
+import type { AuthGate, CallLike } from './auth-gate.js';
 
 type Msg = Record<string, unknown>;
 
@@ -34,10 +38,23 @@ export function clusterHandlers(
   member: Member,
   ops: Operations,
   logger: Logger,
+  gate: AuthGate,
 ): grpc.UntypedServiceImplementation {
   const unary = unaryHandler(logger, (call) => ops.deadlineOf(call));
 
-  const admin = async (op: AdminOp, deadline: number): Promise<Msg> => {
+  /** The caller, refused unless an admin (while auth is enabled). */
+  const adminOnly = (call: CallLike, what: string): string[] | undefined => {
+    const who = gate.identify(call);
+    gate.requireAdmin(who, what);
+    return who === undefined ? undefined : [...who];
+  };
+
+  const admin = async (op: AdminOp, deadline: number, call: CallLike): Promise<Msg> => {
+    const who = adminOnly(call, op.type);
+    gate.audit.info(
+      { event: 'membership', identity: who ?? [], op },
+      `membership change requested: ${op.type}`,
+    );
     await member.admin(op, deadline);
     // Answer with the membership as of the change, also when the change ran on another member.
     await member.linearize(deadline);
@@ -52,6 +69,9 @@ export function clusterHandlers(
 
   const snapshot = (call: grpc.ServerWritableStream<unknown, Msg>): void => {
     const run = async (): Promise<void> => {
+      // A snapshot holds every znode and the user table: admins only.
+      const who = adminOnly(call, 'Snapshot');
+      gate.audit.info({ event: 'snapshot', identity: who ?? [] }, 'snapshot requested');
       const reader = await member.openSnapshot();
       try {
         call.write({ meta: encodeAppliedMeta(reader.meta), index: reader.meta.index });
@@ -89,7 +109,7 @@ export function clusterHandlers(
         digest: member.tree.digest().toString(16).padStart(16, '0'),
       });
     }),
-    AddMember: unary((req, deadline) => {
+    AddMember: unary((req, deadline, call) => {
       const peerUrl = str(req, 'peer_url');
       if (!/^[^\s:]+:\d{1,5}$/.test(peerUrl)) throw invalid(`peer_url must be host:port: got '${peerUrl}'`);
       return admin(
@@ -102,11 +122,21 @@ export function clusterHandlers(
           asLearner: bool(req, 'as_learner'),
         },
         deadline,
+        call,
       );
     }),
-    PromoteMember: unary((req, deadline) => admin({ type: 'promoteMember', id: positiveId(req) }, deadline)),
-    RemoveMember: unary((req, deadline) => admin({ type: 'removeMember', id: positiveId(req) }, deadline)),
-    TransferLeader: unary(async (req, deadline) => {
+    PromoteMember: unary((req, deadline, call) =>
+      admin({ type: 'promoteMember', id: positiveId(req) }, deadline, call),
+    ),
+    RemoveMember: unary((req, deadline, call) =>
+      admin({ type: 'removeMember', id: positiveId(req) }, deadline, call),
+    ),
+    TransferLeader: unary(async (req, deadline, call) => {
+      const who = adminOnly(call, 'transferLeader');
+      gate.audit.info(
+        { event: 'transferLeader', identity: who ?? [], target: int(req, 'target_id') },
+        'leader transfer requested',
+      );
       await member.admin({ type: 'transferLeader', target: int(req, 'target_id') }, deadline);
       return { leader_id: member.status().leader };
     }),

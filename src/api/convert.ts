@@ -13,6 +13,7 @@ import type {
   SetCommand,
 } from '../tree/commands.js';
 import { createModeFromProto } from '../tree/commands.js';
+import { ACL_SCHEMES, type Acl, type AclEntry, type AclScheme } from '../tree/acl.js';
 import type { CommandResult, OpResult } from '../tree/results.js';
 import type { Stat } from '../tree/stat.js';
 import type { TreeEvent } from '../tree/events.js';
@@ -97,6 +98,7 @@ export function createCommand(req: unknown): CreateCommand {
   const modeNum = enumValue(req, 'mode');
   const mode = createModeFromProto(modeNum);
   if (mode === undefined) throw invalid(`mode ${modeNum} is not a CreateMode (0..5)`);
+  const acl = aclFromProto(req, 'acl');
   return {
     type: 'create',
     path: str(req, 'path'),
@@ -105,7 +107,25 @@ export function createCommand(req: unknown): CreateCommand {
     sessionId: sessionId(u64(req, 'session_id')),
     ttlMs: int(req, 'ttl_ms'),
     createParents: bool(req, 'create_parents'),
+    ...(acl.length === 0 ? {} : { acl }),
   };
+}
+
+/** A repeated ACL field; the tree validates the entries (schemes, ids, perms). */
+export function aclFromProto(m: unknown, name: string): Acl {
+  const v = field(m, name);
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw invalid(`field ${name} must be a list of ACL`);
+  return v.map((e: unknown, i): AclEntry => {
+    const scheme = str(e, 'scheme');
+    if (!(ACL_SCHEMES as readonly string[]).includes(scheme))
+      throw invalid(`${name}[${i}].scheme must be one of ${ACL_SCHEMES.join(', ')}: got '${scheme}'`);
+    return { scheme: scheme as AclScheme, id: str(e, 'id'), perms: int(e, 'perms') };
+  });
+}
+
+export function aclToProto(acl: Acl): Msg[] {
+  return acl.map((e) => ({ scheme: e.scheme, id: e.id, perms: e.perms }));
 }
 
 export function setCommand(req: unknown): SetCommand {
@@ -163,6 +183,7 @@ export function statToProto(s: Stat): Msg {
     ephemeral_owner: s.ephemeralOwner.toString(),
     data_length: s.dataLength,
     num_children: s.numChildren,
+    acl_version: s.aclVersion,
   };
 }
 
@@ -185,12 +206,20 @@ export function resultToProto(r: CommandResult): Msg {
     case 'create':
       return { path: r.path, stat: statToProto(r.stat) };
     case 'set':
+    case 'setAcl':
       return { stat: statToProto(r.stat) };
     case 'delete':
     case 'check':
     case 'closeSession':
     case 'expireSessions':
     case 'sweep':
+    case 'addUser':
+    case 'deleteUser':
+    case 'setPassword':
+    case 'grantRole':
+    case 'revokeRole':
+    case 'authEnable':
+    case 'authDisable':
       return {};
     case 'multi':
       return { results: r.results.map(opResultToProto) };

@@ -22,6 +22,7 @@ export interface ArborProto {
   readonly packageDefinition: protoLoader.PackageDefinition;
   readonly arbor: grpc.ServiceDefinition;
   readonly cluster: grpc.ServiceDefinition;
+  readonly auth: grpc.ServiceDefinition;
 }
 
 let cached: ArborProto | undefined;
@@ -31,6 +32,7 @@ export function loadArborProto(): ArborProto {
   const packageDefinition = protoLoader.loadSync('arbor/v1/arbor.proto', LOADER_OPTIONS);
   const arbor = packageDefinition['arbor.v1.Arbor'] as grpc.ServiceDefinition;
   const cluster = packageDefinition['arbor.v1.Cluster'] as grpc.ServiceDefinition;
-  cached = { packageDefinition, arbor, cluster };
+  const auth = packageDefinition['arbor.v1.Auth'] as grpc.ServiceDefinition;
+  cached = { packageDefinition, arbor, cluster, auth };
   return cached;
 }

@@ -21,6 +21,10 @@ const TREE_CODE: Readonly<Record<TreeErrorCode, grpc.status>> = {
   invalidArgument: grpc.status.INVALID_ARGUMENT,
   tooLarge: grpc.status.INVALID_ARGUMENT,
   limitExceeded: grpc.status.RESOURCE_EXHAUSTED,
+  permissionDenied: grpc.status.PERMISSION_DENIED,
+  noUser: grpc.status.NOT_FOUND,
+  userExists: grpc.status.ALREADY_EXISTS,
+  noAdmin: grpc.status.FAILED_PRECONDITION,
 };
 
 /** A tree outcome travelling as an exception through the handler plumbing. */

@@ -6,6 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { serviceError, toStatus } from './status.js';
+import type { ConnectionCounts, ConnectionLimits } from './connection-limits.js';
 
 type Msg = Record<string, unknown>;
 
@@ -22,22 +23,38 @@ export function asError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
 
+/**
+ * `connections`, when given, bounds the calls in flight per client connection: a call beyond the
+ * budget is refused with RESOURCE_EXHAUSTED before it does any work.
+ */
 export function unaryHandler(
   log: Logger,
   deadlineOf: (call: { getDeadline(): grpc.Deadline }) => number,
+  connections?: ConnectionLimits,
 ): (
-  fn: (req: unknown, deadline: number) => Promise<Msg>,
+  fn: (req: unknown, deadline: number, call: grpc.ServerUnaryCall<unknown, Msg>) => Promise<Msg>,
 ) => (call: grpc.ServerUnaryCall<unknown, Msg>, cb: grpc.sendUnaryData<Msg>) => void {
   return (fn) => (call, cb) => {
     let p: Promise<Msg>;
+    // Set once the call is counted in, so that only a counted call is counted out.
+    let counted: ConnectionCounts | undefined;
     try {
-      p = fn(call.request, deadlineOf(call));
+      if (connections !== undefined) {
+        const conn = connections.of(call);
+        connections.enterRequest(conn);
+        counted = conn;
+      }
+      p = fn(call.request, deadlineOf(call), call);
     } catch (e) {
       p = Promise.reject(asError(e));
     }
     p.then(
-      (res) => cb(null, res),
+      (res) => {
+        if (counted !== undefined) connections?.leaveRequest(counted);
+        cb(null, res);
+      },
       (e: unknown) => {
+        if (counted !== undefined) connections?.leaveRequest(counted);
         const st = toStatus(e);
         const requestId = nextRequestId();
         st.metadata.set('arbor-request-id', requestId);

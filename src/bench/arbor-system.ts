@@ -99,6 +99,8 @@ export class ArborCluster implements ManagedCluster {
   private constructor(
     private readonly group: ProcGroup,
     readonly endpoints: readonly string[],
+    /** host:port of each member's HTTP endpoint (/readyz, /metrics), member i at index i. */
+    readonly httpAddrs: readonly string[],
   ) {}
 
   static async start(opts: ArborClusterOptions = {}): Promise<ArborCluster> {
@@ -141,6 +143,7 @@ export class ArborCluster implements ManagedCluster {
     const c = new ArborCluster(
       group,
       members.map((m) => m.client),
+      members.map((m) => m.http),
     );
     try {
       await c.leaderIndex();
@@ -177,8 +180,30 @@ export class ArborCluster implements ManagedCluster {
     );
   }
 
+  /** The last lines each member printed (for error messages). */
+  logs(): string {
+    return this.group.logs();
+  }
+
+  /** PID of member i, or undefined while it is not running. */
+  pidOf(i: number): number | undefined {
+    return this.group.pidOf(i);
+  }
+
   kill(i: number): void {
     this.group.killNow(i);
+  }
+
+  /**
+   * SIGKILL member i, wait for it to exit, and start it again on its data without waiting for
+   * anything (the scale workload times the restart itself). Resolves with performance.now() at
+   * the spawn.
+   */
+  async respawn(i: number): Promise<number> {
+    await this.group.kill(i);
+    const spawnedAt = performance.now();
+    this.group.start(i);
+    return spawnedAt;
   }
 
   async restart(i: number): Promise<void> {

@@ -3,7 +3,7 @@
  * `benchmark` tool. A progress bar goes to stderr while it runs; a table (or JSON with --json)
  * goes to stdout at the end.
  *
- *   workloads: put | create | get | mixed | watch | failover | all
+ *   workloads: put | create | get | mixed | watch | failover | all, and scale (on its own)
  *   --endpoints a,b,c     members to use (default 127.0.0.1:4181..4183)
  *   --start-cluster       start a fresh local 3-member cluster in a temp dir for the run
  *   --clients N           outstanding requests (default 1)
@@ -14,6 +14,12 @@
  *   --kills N (failover; default 3)                     --json
  *   --tick-ms, --election-ticks, --member-args "..."    (for --start-cluster)
  *   --node-args "..."     node flags for started members (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p")
+ *
+ *   scale (needs --start-cluster; starts two clusters of its own, see src/bench/scale.ts):
+ *   --znodes 10000,100000,1000000   tree sizes     --watches 1000,10000,100000   watches on one member
+ *   --watch-keys N (10000)  --batch N creates per Multi (500)  --load-outstanding N Multis (8)
+ *   --watch-conns N (one per 5000 watches)  --settle 2s; here --value-size defaults to 100,
+ *   --clients to 64, --conns to 8 and --duration (of each put load) to 3s.
  */
 import { ArborCluster, ArborSystem } from './arbor-system.js';
 import { boolFlag, durationFlag, intFlag, parseArgs } from './options.js';
@@ -21,6 +27,8 @@ import { resultsTable } from './report.js';
 import { runFailover, runLoad, runWatch, type LoadOptions, type WorkloadResult } from './workloads.js';
 import { DEFAULT_ENDPOINTS } from '../client/index.js';
 import { print } from './print.js';
+import { runScale } from './scale.js';
+import { scaleTables } from './scale-report.js';
 
 const WORKLOADS = ['put', 'create', 'get', 'mixed', 'watch', 'failover'] as const;
 type Workload = (typeof WORKLOADS)[number];
@@ -36,6 +44,11 @@ async function main(): Promise<void> {
     return;
   }
   const asked = args.positional.length === 0 ? ['put'] : args.positional;
+  if (asked.includes('scale')) {
+    if (asked.length > 1) throw new Error('scale runs on its own (it starts its own clusters)');
+    await scale(args);
+    return;
+  }
   const workloads: Workload[] = asked.includes('all')
     ? [...WORKLOADS]
     : asked.map((w) => {
@@ -107,6 +120,46 @@ async function main(): Promise<void> {
   }
   if (boolFlag(args, 'json')) print(JSON.stringify({ results }, null, 2));
   else print(resultsTable(results));
+}
+
+function sizesFlag(args: ReturnType<typeof parseArgs>, name: string, def: readonly number[]): number[] {
+  const v = args.flags.get(name);
+  if (v === undefined) return [...def];
+  const out = v
+    .split(',')
+    .filter((x) => x.trim() !== '')
+    .map(Number);
+  if (out.some((n) => !Number.isInteger(n) || n < 0))
+    throw new Error(`--${name}: expected counts like 1000,10000`);
+  return out.sort((a, b) => a - b);
+}
+
+async function scale(args: ReturnType<typeof parseArgs>): Promise<void> {
+  if (!boolFlag(args, 'start-cluster'))
+    throw new Error('scale kills and restarts members: it needs --start-cluster');
+  const znodes = sizesFlag(args, 'znodes', [10_000, 100_000, 1_000_000]).filter((n) => n > 0);
+  const result = await runScale({
+    znodes,
+    watches: sizesFlag(args, 'watches', [1_000, 10_000, 100_000]),
+    watchKeys: Math.max(1, intFlag(args, 'watch-keys', 10_000)),
+    valueSize: intFlag(args, 'value-size', 100),
+    batch: Math.max(1, intFlag(args, 'batch', 500)),
+    loadOutstanding: Math.max(1, intFlag(args, 'load-outstanding', 8)),
+    clients: Math.max(1, intFlag(args, 'clients', 64)),
+    conns: Math.max(1, intFlag(args, 'conns', 8)),
+    putMs: durationFlag(args, 'duration', 3_000),
+    watchConns: args.flags.has('watch-conns') ? Math.max(1, intFlag(args, 'watch-conns', 1)) : undefined,
+    settleMs: durationFlag(args, 'settle', 2_000),
+    startCluster: () =>
+      ArborCluster.start({
+        ...(args.flags.has('tick-ms') ? { tickMs: intFlag(args, 'tick-ms', 50) } : {}),
+        ...(args.flags.has('election-ticks') ? { electionTicks: intFlag(args, 'election-ticks', 10) } : {}),
+        extraArgs: splitArgs(args.flags.get('member-args')),
+        nodeArgs: splitArgs(args.flags.get('node-args')),
+      }),
+  });
+  if (boolFlag(args, 'json')) print(JSON.stringify({ scale: result }, null, 2));
+  else print(scaleTables(result));
 }
 
 main().then(

@@ -146,6 +146,11 @@ export class ProcGroup {
     return out;
   }
 
+  /** PID of member i while it runs. */
+  pidOf(i: number): number | undefined {
+    return this.running(i) ? this.member(i).proc?.pid : undefined;
+  }
+
   /** SIGKILL member i; resolves when it has exited. */
   async kill(i: number): Promise<void> {
     const m = this.member(i);

@@ -8,6 +8,7 @@ import { CancelledError } from '../client/errors.js';
 import { formatError } from './commands/format.js';
 import { parseCommandLine } from './commands/parse.js';
 import { runCommand } from './commands/run.js';
+import { cliCredentials } from './tls.js';
 
 async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -52,9 +53,18 @@ export async function main(argv: readonly string[]): Promise<number> {
   const interrupt = new AbortController();
   const onSigint = (): void => interrupt.abort();
   process.once('SIGINT', onSigint);
+  let credentials;
+  try {
+    credentials = cliCredentials(globals.tls);
+  } catch (e) {
+    console.error(`arbor: ${e instanceof Error ? e.message : String(e)}`);
+    return 2;
+  }
   const client = new ArborClient({
     endpoints: globals.endpoints,
+    credentials,
     ...(globals.timeoutMs === undefined ? {} : { defaultDeadlineMs: globals.timeoutMs }),
+    ...(globals.auth === undefined ? {} : { user: globals.auth.user, password: globals.auth.password }),
   });
   try {
     await runCommand(client, globals, command, {

@@ -20,11 +20,12 @@ import type { Term } from '../util/brand.js';
 import { NO_NODE, logIndex } from '../util/brand.js';
 import { ByteReader, ByteWriter } from '../util/bytes.js';
 import { DEFAULT_ENDPOINTS } from '../client/client.js';
+import { cliCredentials } from './tls.js';
 
 const MAGIC = Buffer.from('ARBORSNAP\x01', 'latin1');
 
 export const SNAPSHOT_USAGE = [
-  'arbor snapshot save FILE [--endpoints A,B,C]',
+  'arbor snapshot save FILE [--endpoints A,B,C] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]',
   '    write a consistent snapshot of the tree (taken without stopping writes) to FILE',
   'arbor snapshot restore FILE --data-dir DIR --initial-cluster "1=host:port,2=host:port,3=host:port"',
   '    seed the data directory of one member of a new cluster from FILE; run it for every member',
@@ -41,12 +42,16 @@ function uvarint(n: number): Buffer {
   return Buffer.from(new ByteWriter(10).uvarint(n).finish());
 }
 
-async function save(file: string, endpoints: readonly string[]): Promise<void> {
+async function save(
+  file: string,
+  endpoints: readonly string[],
+  credentials: grpc.ChannelCredentials,
+): Promise<void> {
   const proto = loadArborProto();
   const Ctor = grpc.makeGenericClientConstructor(proto.cluster, 'Cluster');
   let lastError: unknown;
   for (const endpoint of endpoints) {
-    const client = new Ctor(endpoint, grpc.credentials.createInsecure());
+    const client = new Ctor(endpoint, credentials);
     const tmp = `${file}.partial`;
     const fd = fs.openSync(tmp, 'w');
     const hash = createHash('sha256');
@@ -170,6 +175,9 @@ export async function runSnapshotCli(argv: readonly string[]): Promise<number> {
       allowPositionals: true,
       options: {
         endpoints: { type: 'string' },
+        'tls-ca': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         'data-dir': { type: 'string' },
         'initial-cluster': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -186,7 +194,17 @@ export async function runSnapshotCli(argv: readonly string[]): Promise<number> {
       const endpoints = (values.endpoints ?? process.env.ARBOR_ENDPOINTS ?? DEFAULT_ENDPOINTS.join(','))
         .split(',')
         .filter((e) => e !== '');
-      await save(file, endpoints);
+      const env = process.env;
+      const ca = values['tls-ca'] ?? env.ARBOR_CLI_TLS_CA;
+      const cert = values['tls-cert'] ?? env.ARBOR_CLI_TLS_CERT;
+      const key = values['tls-key'] ?? env.ARBOR_CLI_TLS_KEY;
+      if ((cert === undefined) !== (key === undefined))
+        throw new UsageError('--tls-cert and --tls-key go together');
+      const tls =
+        ca === undefined && cert === undefined
+          ? undefined
+          : { ...(ca === undefined ? {} : { ca }), ...(cert && key ? { cert, key } : {}) };
+      await save(file, endpoints, cliCredentials(tls));
       return 0;
     }
     if (verb === 'restore') {

@@ -42,6 +42,11 @@ import type {
   WatchOptions,
 } from './types.js';
 import { Watcher } from './watch.js';
+import { TokenSource, type StreamAuth } from './credentials.js';
+import { UnauthenticatedError } from './errors.js';
+import { aclFromWire } from './convert.js';
+import type { AclEntry, AclResult, UserInfo } from './types.js';
+import type { WireAcl } from './wire.js';
 import type { WireHeader, WireMember, WireOpName, WireOps, WireStatusResponse } from './wire.js';
 
 type WriteOp = 'create' | 'set' | 'delete' | 'multi';
@@ -54,9 +59,20 @@ export class ArborClient {
   private readonly pool: EndpointPool;
   private readonly watchers = new Set<Watcher>();
   private readonly sessions = new Set<Session>();
+  /** Present when the client authenticates with user/password. */
+  private readonly tokens: TokenSource | undefined;
+  /** The same token for Watch and KeepAlive streams, fetched before each one opens. */
+  private readonly streamAuth: StreamAuth | undefined;
+  private leaderSeek: Promise<void> | undefined;
 
   constructor(opts: ArborClientOptions) {
     this.clientId = opts.clientId ?? randomUUID();
+    if ((opts.user === undefined) !== (opts.password === undefined))
+      throw new RangeError('user and password go together');
+    this.tokens =
+      opts.user !== undefined && opts.password !== undefined
+        ? new TokenSource(opts.user, opts.password)
+        : undefined;
     this.pool = new EndpointPool({
       endpoints: opts.endpoints,
       clientId: this.clientId,
@@ -65,7 +81,31 @@ export class ArborClient {
       credentials: opts.credentials ?? grpc.credentials.createInsecure(),
       transport: opts.transport ?? 'stream',
       backoff: opts.backoff ?? { baseMs: 50, maxMs: 1_000 },
+      ...(this.tokens ? { interceptors: [this.tokens.interceptor] } : {}),
+      onWriteFailover: () => this.seekLeader(),
     });
+    this.streamAuth = this.tokens?.forStreams(this.pool);
+    this.seekLeader();
+  }
+
+  /**
+   * Best effort, in the background: find the leader and send writes straight to it when its
+   * client address is one of ours (a follower would forward them: one more hop each way).
+   * Runs at start and after a write failed over; forwarding keeps working meanwhile.
+   */
+  private seekLeader(): void {
+    if (this.leaderSeek !== undefined || this.pool.endpoints.length < 2 || this.pool.isClosed) return;
+    this.leaderSeek = (async (): Promise<void> => {
+      try {
+        const st = await this.status({ deadlineMs: 2_000 });
+        const leader = st.members.find((m) => m.id === st.leaderId);
+        if (leader !== undefined && !this.pool.isClosed) this.pool.preferForWrites(leader.clientUrl);
+      } catch {
+        // No leader yet or no member reachable: writes still work through whoever answers.
+      } finally {
+        this.leaderSeek = undefined;
+      }
+    })();
   }
 
   get endpoints(): readonly string[] {
@@ -136,7 +176,7 @@ export class ArborClient {
    * lastRevision + 1; compacted history ends the iteration with OutOfRangeError.
    */
   watch(path: string, opts: WatchOptions = {}): Watcher {
-    const w = new Watcher(this.pool, path, opts, (x) => this.watchers.delete(x));
+    const w = new Watcher(this.pool, path, opts, (x) => this.watchers.delete(x), this.streamAuth);
     this.watchers.add(w);
     return w;
   }
@@ -145,8 +185,12 @@ export class ArborClient {
 
   /** Open a session; it keeps itself alive until `close()` or until it is lost. */
   async session(opts: SessionOptions = {}): Promise<Session> {
-    const s = await Session.open(this.pool, { ...opts, timeoutMs: opts.timeoutMs ?? 10_000 }, (x) =>
-      this.sessions.delete(x),
+    await this.tokens?.ensure(this.pool, opts);
+    const s = await Session.open(
+      this.pool,
+      { ...opts, timeoutMs: opts.timeoutMs ?? 10_000 },
+      (x) => this.sessions.delete(x),
+      this.streamAuth,
     );
     this.sessions.add(s);
     return s;
@@ -157,7 +201,7 @@ export class ArborClient {
   /** Status of one member: `endpoint` if given (no failover), else any reachable member. */
   async status(opts: CallOptions & { readonly endpoint?: string } = {}): Promise<MemberStatus> {
     const only = opts.endpoint === undefined ? undefined : this.pool.endpointFor(opts.endpoint);
-    return this.pool.retry(
+    return this.retry(
       'read',
       opts,
       async (ep, deadline) =>
@@ -191,7 +235,7 @@ export class ArborClient {
 
   /** Move leadership to `targetId` (0 or absent: the most up-to-date other voter). */
   async transferLeader(targetId = 0, opts: CallOptions = {}): Promise<{ leaderId: number }> {
-    const res = await this.pool.retry('write', opts, (ep, deadline) =>
+    const res = await this.retry('write', opts, (ep, deadline) =>
       this.cluster<{ leaderId: string }>(
         ep,
         'TransferLeader',
@@ -214,14 +258,140 @@ export class ArborClient {
     return Promise.resolve();
   }
 
+  // ---- authentication, ACLs and users ----------------------------------------------------
+
+  /**
+   * Fetch a new token now. Never required: every call, and every Watch and KeepAlive stream
+   * before it opens, fetches (or renews) the token itself; this checks the password early.
+   */
+  async authenticate(opts: CallOptions = {}): Promise<void> {
+    if (!this.tokens) throw new RangeError('this client has no user/password to authenticate with');
+    this.tokens.invalidate();
+    await this.tokens.ensure(this.pool, opts);
+  }
+
+  async getAcl(path: string, opts: ReadOptions = {}): Promise<AclResult> {
+    const res = await this.retry('read', opts, (ep, deadline) =>
+      unaryCall<{ acl: WireAcl[]; stat: Parameters<typeof statFromWire>[0]; revision: string }>(
+        ep.arborClient(),
+        'GetACL',
+        { path, consistency: consistencyToWire(opts.consistency) },
+        deadline,
+        opts.signal,
+      ),
+    );
+    return { acl: aclFromWire(res.acl), stat: statFromWire(res.stat), revision: toNum(res.revision) };
+  }
+
+  /** Replace a node's ACL; `expectedAclVersion` (-1 or absent: any) guards against lost updates. */
+  async setAcl(
+    path: string,
+    acl: readonly AclEntry[],
+    opts: CallOptions & { readonly expectedAclVersion?: number } = {},
+  ): Promise<SetResult> {
+    const req = {
+      path,
+      acl: acl.map((e) => ({ ...e })),
+      expectedAclVersion: String(opts.expectedAclVersion ?? -1),
+    };
+    const res = await this.retry('write', opts, (ep, deadline) =>
+      unaryCall<{ stat: Parameters<typeof statFromWire>[0] }>(
+        ep.arborClient(),
+        'SetACL',
+        req,
+        deadline,
+        opts.signal,
+      ),
+    );
+    return { stat: statFromWire(res.stat) };
+  }
+
+  async authStatus(opts: CallOptions = {}): Promise<{ enabled: boolean; identity: string[] }> {
+    return this.authCall('read', 'AuthStatus', {}, opts);
+  }
+
+  /** Switch auth on (refused unless a user with the admin role exists). */
+  async authEnable(opts: CallOptions = {}): Promise<void> {
+    await this.authCall('write', 'AuthEnable', {}, opts);
+  }
+
+  async authDisable(opts: CallOptions = {}): Promise<void> {
+    await this.authCall('write', 'AuthDisable', {}, opts);
+  }
+
+  async addUser(
+    name: string,
+    password: string,
+    roles: readonly string[] = [],
+    opts: CallOptions = {},
+  ): Promise<void> {
+    await this.authCall('write', 'UserAdd', { name, password, roles: [...roles] }, opts);
+  }
+
+  async deleteUser(name: string, opts: CallOptions = {}): Promise<void> {
+    await this.authCall('write', 'UserDelete', { name }, opts);
+  }
+
+  async changePassword(name: string, password: string, opts: CallOptions = {}): Promise<void> {
+    await this.authCall('write', 'UserChangePassword', { name, password }, opts);
+  }
+
+  async grantRole(name: string, role: string, opts: CallOptions = {}): Promise<void> {
+    await this.authCall('write', 'UserGrantRole', { name, role }, opts);
+  }
+
+  async revokeRole(name: string, role: string, opts: CallOptions = {}): Promise<void> {
+    await this.authCall('write', 'UserRevokeRole', { name, role }, opts);
+  }
+
+  async listUsers(opts: CallOptions = {}): Promise<UserInfo[]> {
+    const res = await this.authCall<{ users: UserInfo[] }>('read', 'UserList', {}, opts);
+    return res.users.map((u) => ({ name: u.name, roles: [...u.roles] }));
+  }
+
   // ---- plumbing --------------------------------------------------------------------------
+
+  private authCall<T = unknown>(
+    kind: 'read' | 'write',
+    method: string,
+    req: unknown,
+    opts: CallOptions,
+  ): Promise<T> {
+    return this.retry(kind, opts, (ep, deadline) =>
+      unaryCall<T>(ep.authClient(), method, req, deadline, opts.signal),
+    );
+  }
+
+  /**
+   * EndpointPool.retry with a token: fetched (or renewed) first, and fetched again once if a
+   * member answers UNAUTHENTICATED (it expired, or auth was switched on or re-keyed meanwhile).
+   * A write retried this way keeps its sequence, so it still applies at most once.
+   */
+  private async retry<T>(
+    kind: 'read' | 'write',
+    opts: CallOptions,
+    attempt: (ep: Endpoint, deadline: number) => Promise<T>,
+    only?: Endpoint,
+  ): Promise<T> {
+    const t = this.tokens;
+    if (t === undefined) return this.pool.retry(kind, opts, attempt, only);
+    await t.ensure(this.pool, opts);
+    try {
+      return await this.pool.retry(kind, opts, attempt, only);
+    } catch (e) {
+      if (!(e instanceof UnauthenticatedError)) throw e;
+      t.invalidate();
+      await t.ensure(this.pool, opts);
+      return this.pool.retry(kind, opts, attempt, only);
+    }
+  }
 
   private read<K extends Exclude<WireOpName, WriteOp>>(
     op: K,
     req: WireOps[K]['req'],
     opts: CallOptions,
   ): Promise<WireOps[K]['res']> {
-    return this.pool.retry('read', opts, (ep, deadline) =>
+    return this.retry('read', opts, (ep, deadline) =>
       ep.invoke(this.pool.transport, op, req, deadline, opts.signal),
     );
   }
@@ -234,7 +404,7 @@ export class ArborClient {
     // The sequence is fixed once; every attempt re-sends it (firstUnacked may move on).
     const seq = this.pool.sequencer.begin();
     try {
-      return await this.pool.retry('write', opts, (ep, deadline) => {
+      return await this.retry('write', opts, (ep, deadline) => {
         const header: WireHeader = headerToWire(this.pool.sequencer.header(seq));
         const full = { ...req, header } as WireOps[K]['req'];
         return ep.invoke(this.pool.transport, op, full, deadline, opts.signal);
@@ -255,7 +425,7 @@ export class ArborClient {
   }
 
   private async membership(method: string, req: unknown, opts: CallOptions): Promise<Member[]> {
-    const res = await this.pool.retry('write', opts, (ep, deadline) =>
+    const res = await this.retry('write', opts, (ep, deadline) =>
       this.cluster<{ members: WireMember[] }>(ep, method, req, deadline, opts),
     );
     return res.members.map(memberFromWire);

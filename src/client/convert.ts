@@ -1,6 +1,7 @@
 /** Wire ↔ domain conversion. The only code that knows the proto-loader representation. */
 import { InvalidArgumentError } from './errors.js';
 import type {
+  AclEntry,
   Consistency,
   CreateMode,
   Data,
@@ -14,6 +15,7 @@ import type {
   WatchScope,
 } from './types.js';
 import type {
+  WireAcl,
   WireConsistency,
   WireCreateMode,
   WireCreateRequest,
@@ -60,6 +62,7 @@ const ZERO_STAT: Stat = {
   ephemeralOwner: 0n,
   dataLength: 0,
   numChildren: 0,
+  aclVersion: 0,
 };
 
 export function statFromWire(s: WireStat | null | undefined): Stat {
@@ -75,6 +78,7 @@ export function statFromWire(s: WireStat | null | undefined): Stat {
     ephemeralOwner: toBig(s.ephemeralOwner),
     dataLength: s.dataLength,
     numChildren: s.numChildren,
+    aclVersion: toNum(s.aclVersion ?? '0'),
   };
 }
 
@@ -90,6 +94,7 @@ export function statToWire(s: Stat): WireStat {
     ephemeralOwner: s.ephemeralOwner.toString(),
     dataLength: s.dataLength,
     numChildren: s.numChildren,
+    aclVersion: String(s.aclVersion),
   };
 }
 
@@ -161,6 +166,7 @@ export interface CreateFields {
   readonly sessionId?: bigint;
   readonly ttlMs?: number;
   readonly createParents?: boolean;
+  readonly acl?: readonly AclEntry[] | undefined;
 }
 
 export function createRequestToWire(path: string, f: CreateFields): WireCreateRequest {
@@ -171,7 +177,12 @@ export function createRequestToWire(path: string, f: CreateFields): WireCreateRe
     sessionId: (f.sessionId ?? 0n).toString(),
     ttlMs: String(f.ttlMs ?? 0),
     createParents: f.createParents ?? false,
+    ...(f.acl === undefined ? {} : { acl: f.acl.map((e) => ({ ...e })) }),
   };
+}
+
+export function aclFromWire(acl: readonly WireAcl[] | undefined): AclEntry[] {
+  return (acl ?? []).map((e) => ({ scheme: e.scheme as AclEntry['scheme'], id: e.id, perms: e.perms }));
 }
 
 export function opToWire(op: Op): WireOp {

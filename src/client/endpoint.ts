@@ -57,6 +57,7 @@ export function unaryCall<Res>(
 export class Endpoint {
   private arbor: grpc.Client | undefined;
   private cluster: grpc.Client | undefined;
+  private auth: grpc.Client | undefined;
   private stream: RequestStream | undefined;
   /** Set when the member answered Stream with UNIMPLEMENTED: use unary RPCs from then on. */
   private streamUnsupported = false;
@@ -65,6 +66,8 @@ export class Endpoint {
   constructor(
     readonly address: string,
     private readonly credentials: grpc.ChannelCredentials,
+    /** Client interceptors (the bearer token), on every service of this member. */
+    private readonly interceptors: grpc.Interceptor[] = [],
   ) {}
 
   arborClient(): grpc.Client {
@@ -77,9 +80,37 @@ export class Endpoint {
         'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
         'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
         'grpc.keepalive_permit_without_calls': 1,
+        interceptors: this.interceptors,
       });
     }
     return this.arbor;
+  }
+
+  authClient(): grpc.Client {
+    if (!this.auth) {
+      const { Auth } = loadArborProtos();
+      this.auth = new Auth(this.address, this.credentials, {
+        channelOverride: this.arborClient().getChannel(),
+        interceptors: this.interceptors,
+      });
+    }
+    return this.auth;
+  }
+
+  /**
+   * New requests go on a new stream (carrying the current token); the old one is closed once its
+   * in-flight requests are answered. Metadata is fixed when a stream opens, so this is how a
+   * renewed token reaches the pipelined stream.
+   */
+  renewStream(): void {
+    const old = this.stream;
+    this.stream = undefined;
+    if (!old) return;
+    const closeWhenIdle = (): void => {
+      if (old.inFlight === 0 || old.broken) old.close();
+      else setTimeout(closeWhenIdle, 100).unref();
+    };
+    closeWhenIdle();
   }
 
   clusterClient(): grpc.Client {
@@ -88,6 +119,7 @@ export class Endpoint {
       // Share the Arbor client's channel: one HTTP/2 connection per member.
       this.cluster = new Cluster(this.address, this.credentials, {
         channelOverride: this.arborClient().getChannel(),
+        interceptors: this.interceptors,
       });
     }
     return this.cluster;
@@ -124,8 +156,10 @@ export class Endpoint {
     this.stream?.close();
     this.stream = undefined;
     this.cluster?.close();
+    this.auth?.close();
     this.arbor?.close();
     this.cluster = undefined;
+    this.auth = undefined;
     this.arbor = undefined;
   }
 }

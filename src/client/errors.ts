@@ -143,6 +143,22 @@ export class CancelledError extends ArborError {
   }
 }
 
+/** No valid credentials: missing, wrong password, or an expired or forged token. */
+export class UnauthenticatedError extends ArborError {
+  override readonly name = 'UnauthenticatedError';
+  constructor(message: string, init: ArborErrorInit = {}) {
+    super(Status.UNAUTHENTICATED, message, init);
+  }
+}
+
+/** Authenticated, but the ACL or the caller's roles do not allow the operation. */
+export class PermissionDeniedError extends ArborError {
+  override readonly name = 'PermissionDeniedError';
+  constructor(message: string, init: ArborErrorInit = {}) {
+    super(Status.PERMISSION_DENIED, message, init);
+  }
+}
+
 /** Map a status code (from a unary/stream status or an in-stream ErrorStatus) to its class. */
 export function errorFromStatus(code: number, message: string, init: ArborErrorInit = {}): ArborError {
   const text = message === '' ? (Status[code] ?? `status ${code}`) : message;
@@ -167,13 +183,15 @@ export function errorFromStatus(code: number, message: string, init: ArborErrorI
       return new OutOfRangeError(text, init);
     case Status.CANCELLED:
       return new CancelledError(text, init);
+    case Status.UNAUTHENTICATED:
+      return new UnauthenticatedError(text, init);
+    case Status.PERMISSION_DENIED:
+      return new PermissionDeniedError(text, init);
     case Status.OK:
     case Status.UNKNOWN:
-    case Status.PERMISSION_DENIED:
     case Status.UNIMPLEMENTED:
     case Status.INTERNAL:
     case Status.DATA_LOSS:
-    case Status.UNAUTHENTICATED:
       return new ArborError(code, text, init);
     default:
       return new ArborError(code, text, init);

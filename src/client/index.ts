@@ -13,6 +13,8 @@ export {
   NoNodeError,
   NodeExistsError,
   OutOfRangeError,
+  PermissionDeniedError,
+  UnauthenticatedError,
   ResourceExhaustedError,
   UnavailableError,
   errorFromStatus,

@@ -18,8 +18,11 @@ export interface PoolOptions {
   readonly defaultDeadlineMs: number;
   readonly attemptTimeoutMs: number;
   readonly credentials: grpc.ChannelCredentials;
+  readonly interceptors?: grpc.Interceptor[];
   readonly transport: 'stream' | 'unary';
   readonly backoff: BackoffOptions;
+  /** Told when a write had to move to another member (the leader may have changed). */
+  readonly onWriteFailover?: () => void;
 }
 
 export class EndpointPool {
@@ -32,11 +35,14 @@ export class EndpointPool {
   private readIndex = 0;
   /** Writes stick to the member that last served one (likely near or at the leader). */
   private writeIndex = 0;
+  /** Writes not yet answered; the write member only changes by preference when there are none. */
+  private writesInFlight = 0;
+  private preferredWrite: number | undefined;
   private closed = false;
 
   constructor(private readonly opts: PoolOptions) {
     if (opts.endpoints.length === 0) throw new RangeError('at least one endpoint is required');
-    this.endpoints = opts.endpoints.map((a) => new Endpoint(a, opts.credentials));
+    this.endpoints = opts.endpoints.map((a) => new Endpoint(a, opts.credentials, opts.interceptors));
     this.sequencer = new Sequencer(opts.clientId);
     this.transport = opts.transport;
     this.backoff = opts.backoff;
@@ -56,9 +62,28 @@ export class EndpointPool {
   endpointFor(address: string): Endpoint {
     const known = this.endpoints.find((e) => e.address === address) ?? this.extra.get(address);
     if (known) return known;
-    const e = new Endpoint(address, this.opts.credentials);
+    const e = new Endpoint(address, this.opts.credentials, this.opts.interceptors);
     this.extra.set(address, e);
     return e;
+  }
+
+  /**
+   * Sends later writes to the member at `address` (the leader's client address, when it is one
+   * of ours: no forwarding hop). Applied once no write is in flight, so pipelined writes never
+   * race each other over two members. Returns whether the address is one of ours.
+   */
+  preferForWrites(address: string): boolean {
+    const i = this.endpoints.findIndex((e) => e.address === address);
+    if (i < 0) return false;
+    this.preferredWrite = i;
+    this.applyPreference();
+    return true;
+  }
+
+  private applyPreference(): void {
+    if (this.writesInFlight > 0 || this.preferredWrite === undefined) return;
+    this.writeIndex = this.preferredWrite;
+    this.preferredWrite = undefined;
   }
 
   deadlineOf(opts: CallOptions): number {
@@ -75,6 +100,24 @@ export class EndpointPool {
     opts: CallOptions,
     attempt: (endpoint: Endpoint, attemptDeadline: number) => Promise<T>,
     only?: Endpoint,
+  ): Promise<T> {
+    if (kind === 'write') {
+      this.writesInFlight++;
+      try {
+        return await this.attempts(kind, opts, attempt, only);
+      } finally {
+        this.writesInFlight--;
+        this.applyPreference();
+      }
+    }
+    return this.attempts(kind, opts, attempt, only);
+  }
+
+  private async attempts<T>(
+    kind: CallKind,
+    opts: CallOptions,
+    attempt: (endpoint: Endpoint, attemptDeadline: number) => Promise<T>,
+    only: Endpoint | undefined,
   ): Promise<T> {
     const deadline = this.deadlineOf(opts);
     let index = kind === 'read' ? this.readIndex++ : this.writeIndex;
@@ -102,7 +145,11 @@ export class EndpointPool {
         last = error;
         failures++;
         index++;
-        if (kind === 'write') this.writeIndex = index;
+        if (kind === 'write') {
+          this.writeIndex = index;
+          this.preferredWrite = undefined;
+          this.opts.onWriteFailover?.();
+        }
         const delay = backoffMs(failures, this.endpoints.length, this.backoff);
         if (delay > 0) await sleep(Math.min(delay, Math.max(0, deadline - Date.now())), opts.signal);
       }

@@ -23,6 +23,7 @@ export const PROTO_FILE = 'arbor/v1/arbor.proto';
 export interface ArborProtos {
   readonly Arbor: grpc.ServiceClientConstructor;
   readonly Cluster: grpc.ServiceClientConstructor;
+  readonly Auth: grpc.ServiceClientConstructor;
   readonly definition: protoLoader.PackageDefinition;
 }
 
@@ -37,6 +38,7 @@ export function loadArborProtos(): ArborProtos {
   cached = {
     Arbor: pkg['Arbor'] as grpc.ServiceClientConstructor,
     Cluster: pkg['Cluster'] as grpc.ServiceClientConstructor,
+    Auth: pkg['Auth'] as grpc.ServiceClientConstructor,
     definition,
   };
   return cached;

@@ -9,13 +9,18 @@
  * last acknowledged one, so the server may still hold the session (and its ephemerals).
  * 'lost' means the server said the session is unknown/expired, or the timeout elapsed
  * without an acknowledged keep-alive: ephemerals must be assumed gone.
+ *
+ * With user/password credentials every KeepAlive stream waits for a usable token before it opens
+ * (its metadata is fixed then), so a stream re-opened after the first token expired carries a
+ * fresh one instead of being refused until the session is lost.
  */
 import type * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
 import { backoffMs } from './abort.js';
 import { headerToWire, toBig, toNum } from './convert.js';
-import { DeadlineError, NoNodeError, toArborError, type ArborError } from './errors.js';
+import type { StreamAuth } from './credentials.js';
+import { DeadlineError, NoNodeError, UnauthenticatedError, toArborError, type ArborError } from './errors.js';
 import { unaryCall } from './endpoint.js';
 import type { EndpointPool } from './pool.js';
 import type { CallOptions, SessionState } from './types.js';
@@ -47,6 +52,8 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Send times of keep-alives not yet answered, oldest first (answers come in order). */
   private unanswered: number[] = [];
   private call: KeepAliveCall | undefined;
+  /** True while a stream waits for a token before opening (at most one such wait). */
+  private opening = false;
   private endpointIndex: number;
   private failures = 0;
   private tickTimer: NodeJS.Timeout | undefined;
@@ -66,6 +73,7 @@ export class Session extends EventEmitter<SessionEvents> {
     readonly id: bigint,
     readonly timeoutMs: number,
     private readonly onEnd: (s: Session) => void,
+    private readonly auth?: StreamAuth,
   ) {
     super();
     this.intervalMs = Math.max(1, Math.floor(timeoutMs / 3));
@@ -81,6 +89,7 @@ export class Session extends EventEmitter<SessionEvents> {
     pool: EndpointPool,
     opts: { timeoutMs: number } & CallOptions,
     onEnd: (s: Session) => void,
+    auth?: StreamAuth,
   ): Promise<Session> {
     const seq = pool.sequencer.begin();
     try {
@@ -95,7 +104,8 @@ export class Session extends EventEmitter<SessionEvents> {
         ),
       );
       const granted = toNum(res.timeoutMs);
-      const s = new Session(pool, toBig(res.sessionId), granted > 0 ? granted : opts.timeoutMs, onEnd);
+      const timeoutMs = granted > 0 ? granted : opts.timeoutMs;
+      const s = new Session(pool, toBig(res.sessionId), timeoutMs, onEnd, auth);
       s.lastAckedSendMs = sentAt;
       return s;
     } finally {
@@ -113,6 +123,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.stop();
     if (this.current !== 'closed') this.transition('closed');
     if (!wasLive || this.pool.isClosed) return;
+    await this.auth?.ready();
     const seq = this.pool.sequencer.begin();
     try {
       await this.pool.retry('write', opts, (ep, deadline) =>
@@ -225,8 +236,33 @@ export class Session extends EventEmitter<SessionEvents> {
     this.sendKeepAlive();
   }
 
+  /**
+   * Opens a KeepAlive stream unless one is open or opening. Without credentials it opens at once
+   * (the caller sends the first keep-alive); with them it waits for a token and then sends the
+   * first keep-alive itself.
+   */
   private openStream(): void {
-    if (this.call || !this.live()) return;
+    if (this.call || this.opening || !this.live()) return;
+    if (this.auth === undefined) {
+      this.startStream();
+      return;
+    }
+    this.opening = true;
+    void this.auth.ready().then(
+      () => {
+        this.opening = false;
+        if (this.startStream()) this.sendKeepAlive();
+      },
+      (e: unknown) => {
+        this.opening = false;
+        if (this.live() && !this.call) this.onStreamError(toArborError(e));
+      },
+    );
+  }
+
+  /** True if a stream was opened. */
+  private startStream(): boolean {
+    if (this.call || !this.live()) return false;
     const endpoint = this.pool.endpointAt(this.endpointIndex);
     let call: KeepAliveCall;
     try {
@@ -234,7 +270,7 @@ export class Session extends EventEmitter<SessionEvents> {
       call = (client as unknown as Record<string, () => KeepAliveCall>)['KeepAlive']!.call(client);
     } catch (e) {
       this.lose(toArborError(e));
-      return;
+      return false;
     }
     this.call = call;
     this.unanswered = [];
@@ -248,6 +284,7 @@ export class Session extends EventEmitter<SessionEvents> {
       if (this.call === call && st.code === Status.OK)
         this.onStreamError(toArborError(new Error('keep-alive stream ended')));
     });
+    return true;
   }
 
   private dropStream(): void {
@@ -285,6 +322,8 @@ export class Session extends EventEmitter<SessionEvents> {
       this.lose(e);
       return;
     }
+    // The token expired (or auth was re-keyed): the next stream opens with a new one.
+    if (e instanceof UnauthenticatedError) this.auth?.refused();
     this.suspend(e);
     this.failures++;
     this.endpointIndex++;

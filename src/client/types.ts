@@ -17,6 +17,29 @@ export interface Stat {
   readonly ephemeralOwner: bigint;
   readonly dataLength: number;
   readonly numChildren: number;
+  /** Changes of the node's ACL (what setAcl's expectedAclVersion compares with). */
+  readonly aclVersion: number;
+}
+
+/** Permission bits, ZooKeeper's values: combine with |. */
+export const Perms = { read: 1, write: 2, create: 4, delete: 8, admin: 16, all: 31 } as const;
+
+/** One ACL entry: `world`/`anyone`, `user`/<name> or `x509`/<certificate subject>. */
+export interface AclEntry {
+  readonly scheme: 'world' | 'user' | 'x509';
+  readonly id: string;
+  readonly perms: number;
+}
+
+export interface AclResult {
+  readonly acl: AclEntry[];
+  readonly stat: Stat;
+  readonly revision: number;
+}
+
+export interface UserInfo {
+  readonly name: string;
+  readonly roles: string[];
 }
 
 export type CreateMode =
@@ -52,6 +75,8 @@ export interface CreateOptions extends CallOptions {
   /** Required for 'persistent-ttl'. */
   readonly ttlMs?: number;
   readonly createParents?: boolean;
+  /** The new node's ACL; absent: its parent's. */
+  readonly acl?: readonly AclEntry[];
 }
 
 export interface SetOptions extends CallOptions {
@@ -183,6 +208,12 @@ export interface ArborClientOptions {
   readonly transport?: 'stream' | 'unary';
   /** Retry backoff (exponential with jitter); default { baseMs: 50, maxMs: 1000 }. */
   readonly backoff?: BackoffOptions;
+  /**
+   * Authenticate as this user (with `password`): the client exchanges them for a short-lived
+   * token, sends it on every call and renews it before it expires or when it is refused.
+   */
+  readonly user?: string;
+  readonly password?: string;
 }
 
 export interface SessionOptions extends CallOptions {

@@ -5,12 +5,23 @@
  * and drops anything it already delivered (by revision, and by position within a revision,
  * since one multi may touch a path twice), so the consumer sees every event once, in
  * revision order, with no gap.
+ *
+ * With user/password credentials every connection first waits for a usable token (a stream's
+ * metadata is fixed when it opens), and a stream refused with UNAUTHENTICATED (the token expired
+ * or auth was re-keyed) fetches a new token and re-opens once before the watch fails.
  */
 import type * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import { backoffMs } from './abort.js';
 import { scopeToWire, toNum, watchEventFromWire } from './convert.js';
-import { OutOfRangeError, UnavailableError, toArborError, type ArborError } from './errors.js';
+import {
+  OutOfRangeError,
+  UnauthenticatedError,
+  UnavailableError,
+  toArborError,
+  type ArborError,
+} from './errors.js';
+import type { StreamAuth } from './credentials.js';
 import type { EndpointPool } from './pool.js';
 import type { WatchEvent, WatchOptions } from './types.js';
 import type { WireWatchRequest, WireWatchResponse } from './wire.js';
@@ -47,6 +58,8 @@ export class Watcher implements AsyncIterableIterator<WatchEvent> {
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private resumes = 0;
+  /** Set when a stream was refused UNAUTHENTICATED and a new token asked for; cleared by any answer. */
+  private tokenRefreshed = false;
   private readonly onAbort = (): void => this.close();
 
   constructor(
@@ -54,6 +67,8 @@ export class Watcher implements AsyncIterableIterator<WatchEvent> {
     private readonly path: string,
     private readonly opts: WatchOptions,
     private readonly onClose: (w: Watcher) => void,
+    /** Present when the client authenticates with user/password. */
+    private readonly auth?: StreamAuth,
   ) {
     const start = opts.startRevision ?? 0;
     this.lastRev = start > 0 ? start - 1 : 0;
@@ -144,6 +159,20 @@ export class Watcher implements AsyncIterableIterator<WatchEvent> {
   private connect(): void {
     if (this.state === 'closed' || this.state === 'failed') return;
     this.state = 'connecting';
+    if (this.auth === undefined) {
+      this.open();
+      return;
+    }
+    // Opened without a token, the member would treat this watch as anonymous: refused, or
+    // silently filtered down to what world:anyone may READ.
+    void this.auth.ready().then(
+      () => this.open(),
+      (e: unknown) => this.onBroken(toArborError(e), false),
+    );
+  }
+
+  private open(): void {
+    if (this.state !== 'connecting') return;
     this.streamRev = 0;
     this.streamCountAtRev = 0;
     const endpoint = this.pool.endpointAt(this.endpointIndex);
@@ -184,6 +213,7 @@ export class Watcher implements AsyncIterableIterator<WatchEvent> {
   private onResponse(res: WireWatchResponse): void {
     this.state = 'streaming';
     this.failures = 0;
+    this.tokenRefreshed = false;
     const compact = toNum(res.compactRevision);
     if (compact > 0) {
       this.fail(
@@ -240,8 +270,17 @@ export class Watcher implements AsyncIterableIterator<WatchEvent> {
     }
   }
 
-  private onBroken(e: ArborError): void {
+  /** `byStream`: the member ended the stream (rather than fetching a token failing). */
+  private onBroken(e: ArborError, byStream = true): void {
     if (this.state === 'closed' || this.state === 'failed') return;
+    if (byStream && e instanceof UnauthenticatedError && this.auth && !this.tokenRefreshed) {
+      this.tokenRefreshed = true;
+      this.auth.refused();
+      this.state = 'backoff';
+      this.resumes++;
+      this.retryTimer = setTimeout(() => this.connect(), 0);
+      return;
+    }
     if (e instanceof OutOfRangeError || !(e.isRetryable || this.isStreamLoss(e))) {
       this.fail(e);
       return;

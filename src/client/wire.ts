@@ -17,6 +17,13 @@ export interface WireStat {
   ephemeralOwner: WireLong;
   dataLength: number;
   numChildren: number;
+  aclVersion?: WireLong;
+}
+
+export interface WireAcl {
+  scheme: string;
+  id: string;
+  perms: number;
 }
 
 export interface WireHeader {
@@ -44,6 +51,7 @@ export interface WireCreateRequest {
   sessionId: WireLong;
   ttlMs: WireLong;
   createParents: boolean;
+  acl?: WireAcl[];
   header?: WireHeader;
 }
 export interface WireCreateResponse {

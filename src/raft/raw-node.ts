@@ -265,7 +265,7 @@ export class RawNode {
     return { ...base, progress };
   }
 
-  /** The term of entry i as this member sees it (undefined if compacted or absent). For tests/debug. */
+  /** The term of entry i as this member sees it, unstable entries included (undefined if compacted or absent). */
   termAt(i: LogIndex): Term | undefined {
     return this.raft.log.term(i);
   }

@@ -28,9 +28,13 @@ export interface ServerConfig {
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
   readonly maxDataBytes: number;
+  /** Bounds on clients and messages (docs/security.md "Limits"); the tree ones must match on every member. */
+  readonly limits: ConfigLimits;
   readonly snapshotEntries: number;
   readonly requestTimeoutMs: number;
   readonly watchProgressMs: number;
+  /** Lifetime of tokens from Authenticate; clients re-authenticate before it runs out. */
+  readonly authTokenTtlMs: number;
   readonly logLevel: string;
   /** TLS on the client port (certificate, key, and the CA for client certificates if required). */
   readonly tls:
@@ -39,6 +43,22 @@ export interface ServerConfig {
   /** Mutual TLS between members. */
   readonly peerTls: { readonly cert: string; readonly key: string; readonly ca: string } | undefined;
 }
+
+export interface ConfigLimits {
+  readonly maxPathBytes: number;
+  readonly maxPathDepth: number;
+  readonly maxChildren: number;
+  readonly maxMultiOps: number;
+  readonly maxRequestDataBytes: number;
+  readonly maxMessageBytes: number;
+  readonly peerMaxMessageBytes: number;
+  readonly maxRequestsPerConnection: number;
+  readonly maxWatchesPerConnection: number;
+  readonly maxSessionsPerClient: number;
+}
+
+/** Room in a message for everything around the znode data: path, stat, framing. */
+const MESSAGE_RESERVE_BYTES = 65_536;
 
 interface FlagSpec {
   readonly name: string;
@@ -102,13 +122,73 @@ export const FLAGS: readonly FlagSpec[] = [
     def: '6',
   },
   { name: 'heartbeat-ticks', help: 'ticks between leader heartbeats', def: '1' },
-  { name: 'max-data-bytes', help: 'largest znode payload in bytes', def: '1048576' },
+  {
+    name: 'max-data-bytes',
+    help: 'largest znode payload in bytes (a tree limit: give every member the same value)',
+    def: '1048576',
+  },
+  // Tree limits decide whether a replicated command fails, so replicas that disagree diverge.
+  {
+    name: 'max-path-bytes',
+    help: 'longest znode path in UTF-8 bytes (a tree limit: give every member the same value)',
+    def: '4096',
+  },
+  {
+    name: 'max-path-depth',
+    help: 'most segments in a znode path (a tree limit: give every member the same value)',
+    def: '256',
+  },
+  {
+    name: 'max-children',
+    help: 'most children of one znode (a tree limit: give every member the same value)',
+    def: '1000000',
+  },
+  {
+    name: 'max-multi-ops',
+    help: 'most operations in one Multi (a tree limit: give every member the same value)',
+    def: '1000',
+  },
+  {
+    name: 'max-request-data-bytes',
+    help: 'most znode data, summed over its operations, in one request (checked before Raft)',
+    def: '2 x --max-data-bytes',
+  },
+  {
+    name: 'max-message-bytes',
+    help: 'largest gRPC message received or sent on the client port; at least --max-data-bytes + 65536',
+    def: '4194304 or 2 x --max-data-bytes + 65536, whichever is larger',
+  },
+  {
+    name: 'peer-max-message-bytes',
+    help: 'largest gRPC message between members; at least --max-message-bytes + 65536',
+    def: '67108864',
+  },
+  {
+    name: 'max-requests-per-connection',
+    help: 'requests in flight on one client connection, unary and pipelined together (RESOURCE_EXHAUSTED beyond)',
+    def: '10000',
+  },
+  {
+    name: 'max-watches-per-connection',
+    help: 'open watches on one client connection (RESOURCE_EXHAUSTED beyond)',
+    def: '10000',
+  },
+  {
+    name: 'max-sessions-per-client',
+    help: 'live sessions one client (its identity while auth is on, else its IP address) may open through this member (RESOURCE_EXHAUSTED beyond)',
+    def: '1024',
+  },
   { name: 'snapshot-entries', help: 'compact the log after this many applied entries', def: '10000' },
   { name: 'request-timeout-ms', help: 'deadline for requests that carry none', def: '10000' },
   {
     name: 'watch-progress-ms',
     help: 'an idle watch stream gets a progress response with the current revision this often',
     def: '10000',
+  },
+  {
+    name: 'auth-token-ttl-ms',
+    help: 'how long a token from Authenticate is valid (clients re-authenticate before it expires)',
+    def: '600000',
   },
   { name: 'log-level', help: 'pino log level (trace, debug, info, warn, error)', def: 'info' },
 ];
@@ -214,6 +294,46 @@ function posInt(flags: Map<string, string>, name: string, min = 1): Result<numbe
   return ok(n);
 }
 
+/** The limits whose defaults depend on --max-data-bytes, checked against each other. */
+function parseLimits(f: Map<string, string>, ints: Record<string, number>): Result<ConfigLimits, string> {
+  const maxData = ints['max-data-bytes'] as number;
+  const derived = (name: string, def: number): Result<number, string> =>
+    f.has(name) ? posInt(f, name, 1) : ok(def);
+  const reqData = derived('max-request-data-bytes', 2 * maxData);
+  if (!reqData.ok) return reqData;
+  const msg = derived('max-message-bytes', Math.max(4 * 1024 * 1024, 2 * maxData + MESSAGE_RESERVE_BYTES));
+  if (!msg.ok) return msg;
+  const peerMsg = ints['peer-max-message-bytes'] as number;
+  if (reqData.value < maxData) {
+    return err(
+      `--max-request-data-bytes (${reqData.value}) is below --max-data-bytes (${maxData}): one full znode could never be written; raise it`,
+    );
+  }
+  if (msg.value < maxData + MESSAGE_RESERVE_BYTES) {
+    return err(
+      `--max-message-bytes (${msg.value}) must be at least --max-data-bytes + ${MESSAGE_RESERVE_BYTES} (${maxData + MESSAGE_RESERVE_BYTES}) so a full znode fits in a message`,
+    );
+  }
+  // Every client write crosses the peer port (forwarded to the leader, replicated as an entry).
+  if (peerMsg < msg.value + MESSAGE_RESERVE_BYTES) {
+    return err(
+      `--peer-max-message-bytes (${peerMsg}) must be at least --max-message-bytes + ${MESSAGE_RESERVE_BYTES} (${msg.value + MESSAGE_RESERVE_BYTES}): a client write must fit between members`,
+    );
+  }
+  return ok({
+    maxPathBytes: ints['max-path-bytes'] as number,
+    maxPathDepth: ints['max-path-depth'] as number,
+    maxChildren: ints['max-children'] as number,
+    maxMultiOps: ints['max-multi-ops'] as number,
+    maxRequestDataBytes: reqData.value,
+    maxMessageBytes: msg.value,
+    peerMaxMessageBytes: peerMsg,
+    maxRequestsPerConnection: ints['max-requests-per-connection'] as number,
+    maxWatchesPerConnection: ints['max-watches-per-connection'] as number,
+    maxSessionsPerClient: ints['max-sessions-per-client'] as number,
+  });
+}
+
 export function parseServerConfig(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
@@ -277,6 +397,15 @@ export function parseServerConfig(
     ['snapshot-entries', 10],
     ['request-timeout-ms', 1],
     ['watch-progress-ms', 100],
+    ['auth-token-ttl-ms', 1000],
+    ['max-path-bytes', 2],
+    ['max-path-depth', 1],
+    ['max-children', 1],
+    ['max-multi-ops', 1],
+    ['peer-max-message-bytes', 1024],
+    ['max-requests-per-connection', 1],
+    ['max-watches-per-connection', 1],
+    ['max-sessions-per-client', 1],
   ] as const) {
     const r = posInt(f, name, min);
     if (!r.ok) return r;
@@ -285,6 +414,8 @@ export function parseServerConfig(
   if ((ints['heartbeat-ticks'] as number) >= (ints['election-ticks'] as number)) {
     return err('--heartbeat-ticks must be smaller than --election-ticks');
   }
+  const limits = parseLimits(f, ints);
+  if (!limits.ok) return limits;
   const name = f.get('name') ?? `arbor-${id}`;
   const clientAddr = addrs[0]?.[1] as string;
   const book = new Map(ic.value);
@@ -332,9 +463,11 @@ export function parseServerConfig(
     electionTicks: ints['election-ticks'] as number,
     heartbeatTicks: ints['heartbeat-ticks'] as number,
     maxDataBytes: ints['max-data-bytes'] as number,
+    limits: limits.value,
     snapshotEntries: ints['snapshot-entries'] as number,
     requestTimeoutMs: ints['request-timeout-ms'] as number,
     watchProgressMs: ints['watch-progress-ms'] as number,
+    authTokenTtlMs: ints['auth-token-ttl-ms'] as number,
     logLevel: f.get('log-level') ?? 'info',
     tls,
     peerTls,

@@ -16,6 +16,10 @@ export type MemberErrorCode =
   | 'alreadyExists'
   | 'outOfRange'
   | 'cancelled'
+  /** No valid credentials (bad or expired token): authenticate again. */
+  | 'unauthenticated'
+  /** Authenticated, but the identity lacks a permission or role. */
+  | 'permissionDenied'
   | 'internal';
 
 export class MemberError extends Error {
@@ -57,6 +61,8 @@ export const GRPC_CODE: Readonly<Record<MemberErrorCode, number>> = {
   // Only between members: ABORTED marks "not the leader, not applied" so forwarding can retry.
   notLeader: 10,
   outOfRange: 11,
+  permissionDenied: 7,
+  unauthenticated: 16,
   internal: 13,
   unavailable: 14,
   outcomeUnknown: 4,
@@ -84,6 +90,10 @@ export function memberErrorFromGrpc(code: number, message: string, leaderHint = 
       return new MemberError('outOfRange', message);
     case 13:
       return new MemberError('internal', message);
+    case 7:
+      return new MemberError('permissionDenied', message);
+    case 16:
+      return new MemberError('unauthenticated', message);
     default:
       return new MemberError('unavailable', message, { leaderHint });
   }

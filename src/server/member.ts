@@ -141,6 +141,12 @@ export class Member implements PeerHandlerPort {
   private readonly log: Logger;
   private readonly mem = new MemoryStorage();
   private node!: RawNode;
+  /**
+   * False until start() has built the Raft node. The peer transport listens before that (it
+   * starts first) and a restarting member may spend seconds restoring a large tree, so peer
+   * traffic arriving meanwhile is dropped; the leader resends (Raft §5.3).
+   */
+  private started = false;
   private readonly proposals = new ProposalTable<ApplyValue>();
   private readonly reads = new ReadQueue();
   private readonly sessions = new SessionTracker();
@@ -205,7 +211,7 @@ export class Member implements PeerHandlerPort {
   async start(): Promise<void> {
     const { storage } = this.opts;
     const appliedMeta = await storage.loadApplied();
-    this.tree.restore(await collect(storage.readRecords()));
+    await this.restoreTree();
     this.applied = appliedMeta.index;
     this.appliedTerm = appliedMeta.term;
     this.conf = appliedMeta.conf;
@@ -259,6 +265,7 @@ export class Member implements PeerHandlerPort {
       this.mem,
       this.opts.rng,
     );
+    this.started = true;
     this.opts.transport.setPeers(this.peerAddresses());
     this.opts.transport.onUnreachable = (id) => {
       this.node.reportUnreachable(id);
@@ -423,7 +430,7 @@ export class Member implements PeerHandlerPort {
   // ---------------------------------------------------------------- peer handler
 
   onMessages(from: NodeId, messages: Uint8Array[]): void {
-    if (this.stopped || this.installing) return;
+    if (this.stopped || this.installing || !this.started) return;
     for (const b of messages) {
       let m: Message;
       try {
@@ -480,8 +487,25 @@ export class Member implements PeerHandlerPort {
         this.log.info({ index: meta.index }, 'snapshot not newer than the commit index; ignored');
         return;
       }
+      if (this.node.termAt(meta.index) === meta.term) {
+        // Our log already holds the entry the image ends at (the leader's view of our log was
+        // stale, e.g. acknowledgements lost on a broken stream). The core then does not restore
+        // the snapshot, it only learns that the entry is committed (etcd's rule), and hands the
+        // entries up to it out to be applied. Installing the image anyway would make us skip them
+        // as applied, configuration changes included, leaving the core with a configuration that
+        // differs from ours and from the address book (chaos finding 1); it would also cut the
+        // durable log back to the image's index under entries the core believes stable.
+        await installer.abort();
+        const st = this.node.step(m);
+        if (!st.ok) this.log.warn({ error: st.error }, 'raft refused the snapshot message');
+        this.log.info(
+          { index: meta.index },
+          'snapshot ends at an entry already in the log; applying the log instead',
+        );
+        return;
+      }
       await installer.commit();
-      this.tree.restore(await collect(this.opts.storage.readRecords()));
+      await this.restoreTree();
       this.applied = meta.index;
       this.appliedTerm = meta.term;
       this.conf = meta.conf;
@@ -1143,7 +1167,15 @@ export class Member implements PeerHandlerPort {
   }
 
   private async proposeConf(cc: ConfChange, deadline: number): Promise<void> {
-    const r = this.node.proposeConfChange(cc);
+    let r = this.node.proposeConfChange(cc);
+    // The previous change (or a new leader's first entry) is committed but not yet applied here,
+    // typically for a moment only: its answer goes out as soon as it applies, before the Ready
+    // that applied it completes. Wait for it rather than refuse, until the deadline.
+    while (!r.ok && r.error.type === 'confChangePending' && this.opts.clock.monoMs() < deadline - 5) {
+      await new Promise((res) => setTimeout(res, 5));
+      if (this.stopped) throw unavailable('member stopped');
+      r = this.node.proposeConfChange(cc);
+    }
     if (!r.ok) {
       const e = r.error;
       if (e.type === 'notLeader' || e.type === 'transferring') throw notLeader(this.leader);
@@ -1250,10 +1282,22 @@ export class Member implements PeerHandlerPort {
     return Math.max(0, deadline - this.opts.clock.monoMs());
   }
 
+  /**
+   * Rebuilds the tree from storage one read batch at a time: the records of a large tree are
+   * garbage as soon as their znodes exist, instead of all being held (and promoted to the old
+   * generation) until the last one is read.
+   */
+  private async restoreTree(): Promise<void> {
+    this.tree.beginRestore();
+    for await (const batch of this.opts.storage.readRecordBatches()) this.tree.restoreRecords(batch);
+    this.tree.finishRestore();
+  }
+
   private checkRunning(): void {
     if (this.fatal)
       throw new MemberError('internal', `the member stopped after a fatal error: ${this.fatal.message}`);
     if (this.stopped) throw unavailable('the member is shutting down', this.leader);
+    if (!this.started) throw unavailable('the member is still starting (restoring its state)');
   }
 
   private die(e: unknown): void {
@@ -1286,10 +1330,4 @@ export function asMemberError(e: unknown, leaderHint: number): MemberError {
   const code = (e as { code?: unknown }).code;
   const message = e instanceof Error ? e.message : String(e);
   return memberErrorFromGrpc(typeof code === 'number' ? code : 14, message, leaderHint);
-}
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
 }

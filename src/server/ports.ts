@@ -38,6 +38,8 @@ export interface StoragePort {
   compactLog(upTo: LogIndex): Promise<void>;
   loadApplied(): Promise<AppliedMeta>;
   readRecords(): AsyncIterable<[Uint8Array, Uint8Array]>;
+  /** The same records in read batches (restoring a large tree awaits once per batch). */
+  readRecordBatches(): AsyncIterable<[Uint8Array, Uint8Array][]>;
   commitApply(meta: AppliedMeta, mutations: readonly Mutation[]): Promise<void>;
   openSnapshot(): Promise<SnapshotReaderPort>;
   beginInstall(meta: AppliedMeta): Promise<SnapshotInstallerPort>;

@@ -22,6 +22,11 @@ export interface WatchSink {
   /** Returns false when the transport is backed up (the message is still queued). */
   send(out: WatchOut): boolean;
   close(err?: MemberError): void;
+  /**
+   * Whether the watcher may see this event (READ on the event's node, as of its ACL then).
+   * Events it may not see are dropped before delivery, replay included. Absent: all.
+   */
+  visible?(e: TreeEvent): boolean;
 }
 
 interface Watcher {
@@ -171,7 +176,10 @@ export class WatchHub {
     this.index = new WatchIndex<number>();
   }
 
-  private deliver(w: Watcher, events: readonly TreeEvent[], revision: number): void {
+  private deliver(w: Watcher, all: readonly TreeEvent[], revision: number): void {
+    const sink = w.sink;
+    const events = sink.visible === undefined ? all : all.filter((e) => sink.visible?.(e) ?? true);
+    if (events.length === 0) return;
     const ok = w.sink.send({ type: 'events', revision, events });
     w.lastSentRevision = revision;
     if (!ok) {

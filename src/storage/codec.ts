@@ -249,6 +249,15 @@ export function decodeTreeValue(key: Uint8Array, value: Uint8Array): Uint8Array 
 }
 
 /**
+ * decodeTreeValue without the copy: a plain Uint8Array view of the verified payload. classic-level
+ * gives every value its own buffer, so a view pins no more than its own record.
+ */
+export function decodeTreeValueView(key: Uint8Array, value: Uint8Array): Uint8Array {
+  const payload = unseal(key, value);
+  return new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+}
+
+/**
  * A plain Uint8Array copy. LevelDB hands out Buffers, whose slice() is a view and whose class
  * differs from what the rest of Arbor (and deep-equality in tests) expects.
  */

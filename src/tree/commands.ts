@@ -4,6 +4,8 @@
  * every replica applying the same envelope computes the same result.
  */
 import type { SessionId } from '../util/brand.js';
+import type { Acl, Identity } from './acl.js';
+import type { Credential } from './auth-table.js';
 
 /** arbor.v1.CreateMode, in proto order (index = proto enum number). */
 export const CREATE_MODES = [
@@ -45,6 +47,8 @@ export interface CreateCommand {
   readonly ttlMs: number;
   /** Create missing ancestors as persistent nodes (same revision). */
   readonly createParents: boolean;
+  /** The new node's ACL; absent: the parent's (created parents always take their parent's). */
+  readonly acl?: Acl;
 }
 
 export interface SetCommand {
@@ -108,8 +112,57 @@ export interface SweepCommand {
   readonly targets: readonly SweepTarget[];
 }
 
+/** Replaces a node's ACL (needs ADMIN on it); -1: any ACL version (ZooKeeper's aversion). */
+export interface SetAclCommand {
+  readonly type: 'setAcl';
+  readonly path: string;
+  readonly acl: Acl;
+  readonly expectedAclVersion: number;
+}
+
+/** User management: needs the admin role once auth is enabled. Never carries a password. */
+export interface AddUserCommand {
+  readonly type: 'addUser';
+  readonly name: string;
+  readonly credential: Credential;
+  readonly roles: readonly string[];
+}
+export interface DeleteUserCommand {
+  readonly type: 'deleteUser';
+  readonly name: string;
+}
+/** A user may change their own password; an admin anyone's. */
+export interface SetPasswordCommand {
+  readonly type: 'setPassword';
+  readonly name: string;
+  readonly credential: Credential;
+}
+export interface RoleCommand {
+  readonly type: 'grantRole' | 'revokeRole';
+  readonly name: string;
+  readonly role: string;
+}
+/** Refused unless a user with the admin role exists. The proposer picks the token secret. */
+export interface AuthEnableCommand {
+  readonly type: 'authEnable';
+  readonly secret: Uint8Array;
+}
+export interface AuthDisableCommand {
+  readonly type: 'authDisable';
+}
+
+export type AuthCommand =
+  | AddUserCommand
+  | DeleteUserCommand
+  | SetPasswordCommand
+  | RoleCommand
+  | AuthEnableCommand
+  | AuthDisableCommand;
+
 export type Command =
   | CreateCommand
+  | SetAclCommand
+  | AuthCommand
   | SetCommand
   | DeleteCommand
   | CheckCommand
@@ -132,6 +185,11 @@ export interface Envelope {
   /** The leader's wall clock when it proposed the entry: the only clock the tree sees. */
   readonly timeMs: number;
   readonly client?: ClientHeader;
+  /**
+   * Who asked, resolved by the member that received the request; present only while auth is
+   * enabled (the hot path carries nothing). Checked against ACLs at apply, on every replica.
+   */
+  readonly identity?: Identity;
   readonly command: Command;
 }
 
@@ -149,4 +207,12 @@ export const COMMAND_TAG = {
   closeSession: 7,
   expireSessions: 8,
   sweep: 9,
+  setAcl: 10,
+  addUser: 11,
+  deleteUser: 12,
+  setPassword: 13,
+  grantRole: 14,
+  revokeRole: 15,
+  authEnable: 16,
+  authDisable: 17,
 } as const satisfies Record<Command['type'], number>;

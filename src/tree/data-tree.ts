@@ -14,22 +14,49 @@ import { err, ok, type Result } from '../util/result.js';
 import {
   isEphemeral,
   isSequential,
+  type AuthCommand,
   type Command,
   type CreateCommand,
   type Envelope,
   type MultiOp,
+  type SetAclCommand,
   type SweepTarget,
 } from './commands.js';
+import { aclKey, OPEN_ACL, PERM, permits, permName, type Acl, type Identity } from './acl.js';
+import {
+  ADMIN_ROLE,
+  AUTH_DISABLED,
+  UserTable,
+  userNamesOf,
+  withRole,
+  type AuthState,
+  type UserEntry,
+} from './auth-table.js';
 import { Digest, Hasher } from './digest.js';
 import { treeError, withFailedOp, type TreeError } from './errors.js';
 import type { TreeEvent, TreeEventType } from './events.js';
 import { DEFAULT_TREE_LIMITS, type TreeLimits } from './limits.js';
 import { basename, join, parent, quote, ROOT, sequenceSuffix, SEQUENCE_DIGITS, type ZPath } from './path.js';
 import { decodeResult, encodeResult } from './result-codec.js';
-import type { CommandOutcome, CommandResult, CreateResult, OpResult } from './results.js';
+import type {
+  AuthResult,
+  CommandOutcome,
+  CommandResult,
+  CreateResult,
+  OpResult,
+  SetAclResult,
+} from './results.js';
 import {
+  AUTH_KEY,
   clientKey,
+  decodeAuth,
   decodeClient,
+  decodeUser,
+  encodeAuth,
+  encodeUser,
+  hashAuth,
+  hashUser,
+  userKey,
   decodeMeta,
   decodeNode,
   decodeSession,
@@ -90,6 +117,8 @@ export class DataTree {
   private readonly containers = new Set<ZPath>();
   private readonly ttls = new Set<ZPath>();
   private readonly digestSum = new Digest();
+  /** Equal explicit ACLs share one frozen array (memory); not replicated state. */
+  private readonly aclCache = new Map<string, Acl>();
   private readonly hasher = new Hasher();
   /** Internal keys changed since the last takeChanges(). */
   private readonly dirty = new Set<string>();
@@ -97,12 +126,17 @@ export class DataTree {
   private lastRevision = 0;
   /** Envelope time of the last idle-client scan (replicated, so scans happen at the same entries). */
   private lastClientScanMs = 0;
+  private readonly users = new UserTable();
+  /** Invariant: a record 'a' exists (and is in the digest) iff secret is non-empty. */
+  private auth: AuthState = AUTH_DISABLED;
 
   // Per-command scratch state.
   private undo: Undo[] = [];
   private events: TreeEvent[] = [];
   private revision = 0;
   private timeMs = 0;
+  /** The caller of the command being applied; undefined while auth is disabled (nothing is checked). */
+  private who: Identity | undefined = undefined;
 
   constructor(readonly limits: TreeLimits = DEFAULT_TREE_LIMITS) {
     this.clients = new ClientTable({
@@ -133,6 +167,8 @@ export class DataTree {
     this.dirty.clear();
     this.lastRevision = 0;
     this.lastClientScanMs = 0;
+    this.users.clear();
+    this.auth = AUTH_DISABLED;
     const root = new Znode('persistent', EMPTY, 0, 0, NO_OWNER, 0);
     this.nodes.set(ROOT, root);
     this.digestSum.add(hashNodeMeta(this.hasher, ROOT, root));
@@ -160,6 +196,43 @@ export class DataTree {
     if (n === undefined) return undefined;
     const names = n.children === null ? [] : [...n.children].sort();
     return { names, stat: statOf(n) };
+  }
+
+  /** A node's ACL and ACL version (GetACL). */
+  acl(path: string): { acl: Acl; stat: Stat } | undefined {
+    const n = this.nodes.get(path);
+    return n === undefined ? undefined : { acl: n.acl, stat: statOf(n) };
+  }
+
+  /** Whether ACLs and roles are enforced (replicated: the same answer on every member at a revision). */
+  get authEnabled(): boolean {
+    return this.auth.enabled;
+  }
+
+  /** The token-signing secret (empty until auth was first enabled). Never leaves the members. */
+  get authSecret(): Uint8Array {
+    return this.auth.secret;
+  }
+
+  user(name: string): UserEntry | undefined {
+    return this.users.get(name);
+  }
+
+  userNames(): string[] {
+    return this.users.names();
+  }
+
+  /** True when `who` holds `role` through one of its user principals. */
+  hasRole(who: Identity, role: string): boolean {
+    return this.users.hasRole(who, role);
+  }
+
+  /**
+   * Whether `who` may do `perm` on a node with `acl`: an entry grants it, or the caller is an
+   * admin (ZooKeeper's super user), or auth is disabled. Serving members check reads with this.
+   */
+  allowed(acl: Acl, who: Identity, perm: number): boolean {
+    return !this.auth.enabled || permits(acl, who, perm) || this.users.hasRole(who, ADMIN_ROLE);
   }
 
   /** Number of znodes, the root included. */
@@ -226,6 +299,9 @@ export class DataTree {
     this.revision = revision;
     this.timeMs = env.timeMs;
     this.events = [];
+    // Decided by the replicated flag, never by the proposer: an entry proposed before auth was
+    // enabled and applied after it is checked as anonymous, on every replica alike.
+    this.who = this.auth.enabled ? (env.identity ?? []) : undefined;
     let outcome: ApplyOutcome;
     let scanMs = this.lastClientScanMs;
     const valid = validateEnvelope(env, this.limits);
@@ -237,6 +313,7 @@ export class DataTree {
     }
     this.setMeta(revision, scanMs);
     this.events = [];
+    this.who = undefined;
     return outcome;
   }
 
@@ -359,6 +436,16 @@ export class DataTree {
         for (const t of c.targets) if (this.sweepOne(t)) deleted.push(t.path as ZPath);
         return ok({ type: 'sweep', deleted });
       }
+      case 'setAcl':
+        return this.setAcl(c);
+      case 'addUser':
+      case 'deleteUser':
+      case 'setPassword':
+      case 'grantRole':
+      case 'revokeRole':
+      case 'authEnable':
+      case 'authDisable':
+        return this.authCommand(c);
       default:
         return assertNever(c, 'command');
     }
@@ -371,6 +458,8 @@ export class DataTree {
       case 'set': {
         const n = this.nodes.get(c.path);
         if (n === undefined) return err(noNode(c.path));
+        const denied = this.check(n.acl, PERM.write, c.path);
+        if (denied !== undefined) return err(denied);
         const v = checkVersion(c.path, n, c.expectedVersion);
         if (v !== undefined) return err(v);
         this.setData(c.path as ZPath, n, c.data);
@@ -380,6 +469,8 @@ export class DataTree {
       case 'delete': {
         const n = this.nodes.get(c.path);
         if (n === undefined) return err(noNode(c.path));
+        const denied = this.checkDelete(c.path as ZPath, n, c.recursive);
+        if (denied !== undefined) return err(denied);
         const v = checkVersion(c.path, n, c.expectedVersion);
         if (v !== undefined) return err(v);
         if (n.numChildren > 0 && !c.recursive) {
@@ -397,6 +488,8 @@ export class DataTree {
       case 'check': {
         const n = this.nodes.get(c.path);
         if (n === undefined) return err(noNode(c.path));
+        const denied = this.check(n.acl, PERM.read, c.path);
+        if (denied !== undefined) return err(denied);
         const v = checkVersion(c.path, n, c.expectedVersion);
         return v === undefined ? ok({ type: 'check' }) : err(v);
       }
@@ -437,6 +530,9 @@ export class DataTree {
       const made = this.createParents(parentPath);
       if (!made.ok) return made;
       p = made.value;
+    } else {
+      const denied = this.check(p.acl, PERM.create, parentPath);
+      if (denied !== undefined) return err(denied);
     }
     if (p.kind === 'ephemeral') return err(noChildren(parentPath));
     let path = c.path as ZPath;
@@ -449,6 +545,7 @@ export class DataTree {
     if (full !== undefined) return err(full);
     const data = c.data.length === 0 ? EMPTY : c.data.slice();
     const n = new Znode(KIND_OF_MODE[c.mode], data, this.revision, this.timeMs, owner, c.ttlMs);
+    n.acl = c.acl === undefined ? p.acl : this.shareAcl(c.acl);
     this.insertNode(path, n);
     this.linkChild(parentPath, p, basename(path));
     this.emit('created', path, n);
@@ -466,11 +563,16 @@ export class DataTree {
       n = this.nodes.get(cur);
     }
     if (n.kind === 'ephemeral') return err(noChildren(cur));
+    // CREATE on the deepest existing ancestor covers the whole chain: each created parent
+    // inherits that ancestor's ACL.
+    const denied = this.check(n.acl, PERM.create, cur);
+    if (denied !== undefined) return err(denied);
     for (let i = missing.length - 1; i >= 0; i--) {
       const p = missing[i] as ZPath;
       const full = this.checkChildLimit(cur, n);
       if (full !== undefined) return err(full);
       const child = new Znode('persistent', EMPTY, this.revision, this.timeMs, NO_OWNER, 0);
+      child.acl = n.acl;
       this.insertNode(p, child);
       this.linkChild(cur, n, basename(p));
       this.emit('created', p, child);
@@ -478,6 +580,186 @@ export class DataTree {
       n = child;
     }
     return ok(n);
+  }
+
+  // ================================================================ access control
+
+  /** Undefined when allowed. Nothing is checked while auth is disabled (this.who undefined). */
+  private check(acl: Acl, perm: number, path: string): TreeError | undefined {
+    const who = this.who;
+    if (who === undefined || permits(acl, who, perm) || this.users.hasRole(who, ADMIN_ROLE)) return undefined;
+    return denied(who, `${permName(perm)} on ${quote(path)}`, path);
+  }
+
+  /**
+   * ZooKeeper's rule: deleting a node needs DELETE on its parent. A recursive delete removes
+   * every descendant the same way, so it needs DELETE on every node of the subtree that has
+   * children (checked before anything changes).
+   */
+  private checkDelete(path: ZPath, n: Znode, recursive: boolean): TreeError | undefined {
+    if (this.who === undefined) return undefined;
+    const pp = parent(path);
+    const first = this.check((this.nodes.get(pp) as Znode).acl, PERM.delete, pp);
+    if (first !== undefined || !recursive) return first;
+    const stack: [ZPath, Znode][] = [[path, n]];
+    while (stack.length > 0) {
+      const [p, node] = stack.pop() as [ZPath, Znode];
+      if (node.children === null) continue;
+      const d = this.check(node.acl, PERM.delete, p);
+      if (d !== undefined) return d;
+      for (const name of node.children) {
+        const cp = join(p, name);
+        stack.push([cp, this.nodes.get(cp) as Znode]);
+      }
+    }
+    return undefined;
+  }
+
+  /** Equal ACLs share one array across nodes, as ZooKeeper's ACL cache does. */
+  private shareAcl(acl: Acl): Acl {
+    const key = aclKey(acl);
+    let shared = this.aclCache.get(key);
+    if (shared === undefined) {
+      shared = Object.freeze(acl.map((e) => Object.freeze({ scheme: e.scheme, id: e.id, perms: e.perms })));
+      // Bounded so hostile clients with endless distinct ACLs cannot grow it; beyond, no sharing.
+      if (this.aclCache.size < 10_000) this.aclCache.set(key, shared);
+    }
+    return shared;
+  }
+
+  private setAcl(c: SetAclCommand): Result<SetAclResult, TreeError> {
+    const n = this.nodes.get(c.path);
+    if (n === undefined) return err(noNode(c.path));
+    const d = this.check(n.acl, PERM.admin, c.path);
+    if (d !== undefined) return err(d);
+    if (c.expectedAclVersion !== -1 && c.expectedAclVersion !== n.aclVersion) {
+      return err(
+        treeError(
+          'badVersion',
+          `the ACL of ${quote(c.path)} is at version ${n.aclVersion}, not the expected ${c.expectedAclVersion}: read it again and retry, or pass -1`,
+          c.path,
+        ),
+      );
+    }
+    const path = c.path as ZPath;
+    const { acl, aclVersion } = n;
+    this.digestSum.sub(hashNodeMeta(this.hasher, path, n));
+    n.acl = this.shareAcl(c.acl);
+    n.aclVersion++;
+    this.digestSum.add(hashNodeMeta(this.hasher, path, n));
+    this.markDirty(nodeKey(path));
+    this.undo.push(() => {
+      this.digestSum.sub(hashNodeMeta(this.hasher, path, n));
+      n.acl = acl;
+      n.aclVersion = aclVersion;
+      this.digestSum.add(hashNodeMeta(this.hasher, path, n));
+    });
+    return ok({ type: 'setAcl', stat: statOf(n) });
+  }
+
+  /** User management and the auth switch (etcd's rules: admin-only once auth is on; never lock everyone out). */
+  private authCommand(c: AuthCommand): Result<AuthResult, TreeError> {
+    const who = this.who;
+    const isAdmin = who === undefined || this.users.hasRole(who, ADMIN_ROLE);
+    // A user may change their own password without being an admin.
+    const self = c.type === 'setPassword' && who !== undefined && userNamesOf(who).includes(c.name);
+    if (!isAdmin && !self) {
+      return err(denied(who ?? [], `the ${ADMIN_ROLE} role (needed for ${c.type})`));
+    }
+    switch (c.type) {
+      case 'addUser':
+        if (this.users.has(c.name))
+          return err(
+            treeError(
+              'userExists',
+              `user ${quote(c.name)} already exists: pick another name or change its password`,
+            ),
+          );
+        this.putUser(c.name, { credential: c.credential, roles: [...new Set(c.roles)].sort() });
+        break;
+      case 'deleteUser': {
+        if (!this.users.has(c.name)) return err(noUser(c.name));
+        const last = this.lastAdmin(c.name);
+        if (last !== undefined) return err(last);
+        this.putUser(c.name, undefined);
+        break;
+      }
+      case 'setPassword': {
+        const u = this.users.get(c.name);
+        if (u === undefined) return err(noUser(c.name));
+        this.putUser(c.name, { credential: c.credential, roles: u.roles });
+        break;
+      }
+      case 'grantRole':
+      case 'revokeRole': {
+        const u = this.users.get(c.name);
+        if (u === undefined) return err(noUser(c.name));
+        if (c.type === 'revokeRole' && c.role === ADMIN_ROLE) {
+          const last = this.lastAdmin(c.name);
+          if (last !== undefined) return err(last);
+        }
+        const roles =
+          c.type === 'grantRole' ? withRole(u.roles, c.role) : u.roles.filter((r) => r !== c.role);
+        if (roles !== u.roles) this.putUser(c.name, { credential: u.credential, roles });
+        break;
+      }
+      case 'authEnable':
+        if (this.users.withRole(ADMIN_ROLE).length === 0) {
+          return err(
+            treeError(
+              'noAdmin',
+              `auth cannot be enabled without a user holding the ${ADMIN_ROLE} role (nobody could manage it): add one first, e.g. arbor user add root --role ${ADMIN_ROLE}`,
+            ),
+          );
+        }
+        // Already on: keep the secret, so tokens issued meanwhile stay valid (a retried enable is harmless).
+        if (!this.auth.enabled) this.setAuth({ enabled: true, secret: c.secret.slice() });
+        break;
+      case 'authDisable':
+        if (this.auth.enabled) this.setAuth({ enabled: false, secret: this.auth.secret });
+        break;
+      default:
+        return assertNever(c, 'auth command');
+    }
+    return ok({ type: c.type });
+  }
+
+  /** Refuses to remove the last admin while auth is enabled (nobody could turn it off again). */
+  private lastAdmin(name: string): TreeError | undefined {
+    if (!this.auth.enabled) return undefined;
+    const admins = this.users.withRole(ADMIN_ROLE);
+    if (admins.length === 1 && admins[0] === name) {
+      return treeError(
+        'noAdmin',
+        `${quote(name)} is the last user with the ${ADMIN_ROLE} role while auth is enabled: grant the role to another user first, or disable auth`,
+      );
+    }
+    return undefined;
+  }
+
+  private putUser(name: string, entry: UserEntry | undefined): void {
+    const prev = this.users.put(name, entry);
+    if (prev !== undefined) this.digestSum.sub(hashUser(this.hasher, name, prev));
+    if (entry !== undefined) this.digestSum.add(hashUser(this.hasher, name, entry));
+    this.markDirty(userKey(name));
+    this.undo.push(() => {
+      this.users.put(name, prev);
+      if (entry !== undefined) this.digestSum.sub(hashUser(this.hasher, name, entry));
+      if (prev !== undefined) this.digestSum.add(hashUser(this.hasher, name, prev));
+    });
+  }
+
+  private setAuth(next: AuthState): void {
+    const prev = this.auth;
+    if (prev.secret.length > 0) this.digestSum.sub(hashAuth(this.hasher, prev));
+    this.auth = next;
+    if (next.secret.length > 0) this.digestSum.add(hashAuth(this.hasher, next));
+    this.markDirty(AUTH_KEY);
+    this.undo.push(() => {
+      if (next.secret.length > 0) this.digestSum.sub(hashAuth(this.hasher, next));
+      this.auth = prev;
+      if (prev.secret.length > 0) this.digestSum.add(hashAuth(this.hasher, prev));
+    });
   }
 
   private checkChildLimit(parentPath: ZPath, p: Znode): TreeError | undefined {
@@ -566,7 +848,7 @@ export class DataTree {
   }
 
   private emit(type: TreeEventType, path: ZPath, n: Znode): void {
-    this.events.push({ type, path, revision: this.revision, data: n.data, stat: statOf(n) });
+    this.events.push({ type, path, revision: this.revision, data: n.data, stat: statOf(n), acl: n.acl });
   }
 
   private insertNode(path: ZPath, n: Znode): void {
@@ -739,6 +1021,12 @@ export class DataTree {
         const c = this.clients.get(key.slice(1, nul));
         return c?.results.get(Number(key.slice(nul + 1))) ?? null;
       }
+      case 0x61:
+        return this.auth.secret.length === 0 ? null : encodeAuth(this.auth);
+      case 0x75: {
+        const u = this.users.get(key.slice(1));
+        return u === undefined ? null : encodeUser(u);
+      }
       default:
         throw new InvariantError(`unknown dirty key ${key}`);
     }
@@ -754,6 +1042,8 @@ export class DataTree {
       yield [keyBytes(clientKey(id)), encodeClient(c)];
       for (const seq of c.seqs) yield [keyBytes(resultKey(id, seq)), c.results.get(seq) as Uint8Array];
     }
+    if (this.auth.secret.length > 0) yield [keyBytes(AUTH_KEY), encodeAuth(this.auth)];
+    for (const [name, u] of this.users.entries()) yield [keyBytes(userKey(name)), encodeUser(u)];
   }
 
   /**
@@ -762,11 +1052,26 @@ export class DataTree {
    * that do not form a tree. Afterwards takeChanges() is empty.
    */
   restore(records: Iterable<readonly [Uint8Array, Uint8Array]>): void {
+    this.beginRestore();
+    this.restoreRecords(records);
+    this.finishRestore();
+  }
+
+  /**
+   * restore() in steps, for records that arrive in batches: beginRestore(), restoreRecords()
+   * for each batch, finishRestore(). A member restoring a million znodes from disk thus never
+   * holds every record and every znode at once. The tree is unusable until finishRestore().
+   */
+  beginRestore(): void {
     this.reset();
+    this.aclCache.clear();
     this.nodes.clear();
+    this.digestSum.reset();
+  }
+
+  restoreRecords(records: Iterable<readonly [Uint8Array, Uint8Array]>): void {
     const h = this.hasher;
     const d = this.digestSum;
-    d.reset();
     for (const [k, v] of records) {
       const key = parseKey(k);
       switch (key.type) {
@@ -776,9 +1081,25 @@ export class DataTree {
           this.lastClientScanMs = m.lastClientScanMs;
           break;
         }
-        case 'node':
-          this.nodes.set(key.path, decodeNode(v));
+        case 'node': {
+          const n = decodeNode(v);
+          if (n.acl !== OPEN_ACL) n.acl = this.shareAcl(n.acl);
+          this.nodes.set(key.path, n);
           break;
+        }
+        case 'auth': {
+          const a = decodeAuth(v);
+          if (a.secret.length === 0) throw new DecodeError('auth record without a secret');
+          this.auth = a;
+          d.add(hashAuth(h, a));
+          break;
+        }
+        case 'user': {
+          const u = decodeUser(v);
+          this.users.put(key.name, u);
+          d.add(hashUser(h, key.name, u));
+          break;
+        }
         case 'session':
           this.sessionTable.open(key.sessionId, decodeSession(v));
           d.add(hashSession(h, key.sessionId, decodeSession(v)));
@@ -794,6 +1115,11 @@ export class DataTree {
           assertNever(key, 'record key');
       }
     }
+  }
+
+  finishRestore(): void {
+    const h = this.hasher;
+    const d = this.digestSum;
     d.add(hashMeta(h, this.meta()));
     if (!this.nodes.has(ROOT)) {
       this.nodes.set(ROOT, new Znode('persistent', EMPTY, 0, 0, NO_OWNER, 0));
@@ -864,3 +1190,20 @@ function checkVersion(path: string, n: Znode, expected: number): TreeError | und
 }
 
 export type { CommandResult };
+
+function noUser(name: string): TreeError {
+  return treeError(
+    'noUser',
+    `user ${quote(name)} does not exist: check the name (arbor user add creates one)`,
+  );
+}
+
+/** Says who was refused what, and what to do about it. */
+function denied(who: Identity, what: string, path?: string): TreeError {
+  const as = who.length === 0 ? 'an anonymous caller' : who.join(', ');
+  return treeError(
+    'permissionDenied',
+    `${as} lacks ${what}: authenticate as a user the ACL grants it to, or ask an admin to change the ACL`,
+    path,
+  );
+}

@@ -2,7 +2,8 @@
  * Expected failures of tree commands, as values (STYLE.md habit 4). The api layer maps codes to
  * gRPC status: noNode→NOT_FOUND, nodeExists→ALREADY_EXISTS, badVersion/notEmpty/
  * noChildrenForEphemerals/sessionExpired/duplicateUnknown→FAILED_PRECONDITION, outOfOrder→ABORTED,
- * invalidPath/invalidArgument/tooLarge→INVALID_ARGUMENT, limitExceeded→RESOURCE_EXHAUSTED.
+ * invalidPath/invalidArgument/tooLarge→INVALID_ARGUMENT, limitExceeded→RESOURCE_EXHAUSTED,
+ * permissionDenied→PERMISSION_DENIED, noUser→NOT_FOUND, userExists→ALREADY_EXISTS, noAdmin→FAILED_PRECONDITION.
  */
 export const TREE_ERROR_CODES = [
   'noNode',
@@ -22,6 +23,12 @@ export const TREE_ERROR_CODES = [
   // the same client is still unanswered, or a later one already applied). Not applied: the
   // client retries in order. This is what keeps per-client FIFO across leader changes.
   'outOfOrder',
+  // The caller's identity lacks the permission (a znode ACL or the admin role). Not applied.
+  'permissionDenied',
+  'noUser',
+  'userExists',
+  // authEnable without any admin user, or removing the last admin while auth is enabled.
+  'noAdmin',
 ] as const;
 export type TreeErrorCode = (typeof TREE_ERROR_CODES)[number];
 

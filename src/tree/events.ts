@@ -3,6 +3,7 @@
  * node, in apply order. A parent's children change is implied by the child's event: the watch
  * layer derives CHILDREN notifications from the child path.
  */
+import type { Acl } from './acl.js';
 import type { ZPath } from './path.js';
 import type { Stat } from './stat.js';
 
@@ -17,6 +18,8 @@ export interface TreeEvent {
   readonly data: Uint8Array;
   /** The node's stat after the change; for 'deleted', its last stat. */
   readonly stat: Stat;
+  /** The node's ACL when the event happened, so delivery can check the watcher may READ it. */
+  readonly acl: Acl;
 }
 
 /** Rough heap cost of an event, for byte-bounded buffers. */

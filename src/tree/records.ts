@@ -8,16 +8,27 @@
  *   's' + u64be(sessionId)               a session
  *   'c' + utf8(clientId)                 an exactly-once client: last seen, oldest retained seq
  *   'r' + utf8(clientId) 0x00 u64be(seq) a cached result (clientIds contain no control chars)
+ *   'a'                                  auth state: enabled flag, token secret (absent: never enabled)
+ *   'u' + utf8(name)                     a user: scrypt credential and roles
  * Inside the tree, keys are strings ('s'/'r' with decimal numbers) and become bytes only in
  * takeChanges().
  */
 import { sessionId, type SessionId } from '../util/brand.js';
 import { ByteReader, ByteWriter, DecodeError } from '../util/bytes.js';
+import { ACL_SCHEMES, isOpenAcl, OPEN_ACL, type Acl, type AclEntry } from './acl.js';
+import type { AuthState, Credential, UserEntry } from './auth-table.js';
 import type { Hasher } from './digest.js';
 import type { ZPath } from './path.js';
-import { EMPTY, Znode, type ZnodeKind } from './znode.js';
+import { EMPTY, NO_OWNER, Znode, type ZnodeKind } from './znode.js';
+import { ByteSlab } from '../util/byte-slab.js';
 
 const FORMAT = 1;
+/**
+ * Node records with a non-default ACL (or a changed ACL version) use format 2, which appends
+ * aclVersion and the ACL; nodes with the open ACL keep format 1, so existing data reads as is
+ * and a tree that never uses ACLs is stored exactly as before.
+ */
+const NODE_FORMAT_ACL = 2;
 const KINDS: readonly ZnodeKind[] = ['persistent', 'ephemeral', 'container', 'ttl'];
 
 const utf8 = new TextEncoder();
@@ -28,6 +39,8 @@ export const nodeKey = (p: string): string => 'n' + p;
 export const sessionKey = (id: SessionId): string => 's' + id.toString();
 export const clientKey = (clientId: string): string => 'c' + clientId;
 export const resultKey = (clientId: string, seq: number): string => 'r' + clientId + '\u0000' + String(seq);
+export const AUTH_KEY = 'a';
+export const userKey = (name: string): string => 'u' + name;
 
 /** The byte form of an internal string key. */
 export function keyBytes(key: string): Uint8Array {
@@ -56,7 +69,9 @@ export type ParsedKey =
   | { readonly type: 'node'; readonly path: ZPath }
   | { readonly type: 'session'; readonly sessionId: SessionId }
   | { readonly type: 'client'; readonly clientId: string }
-  | { readonly type: 'result'; readonly clientId: string; readonly seq: number };
+  | { readonly type: 'result'; readonly clientId: string; readonly seq: number }
+  | { readonly type: 'auth' }
+  | { readonly type: 'user'; readonly name: string };
 
 function text(b: Uint8Array): string {
   try {
@@ -88,6 +103,11 @@ export function parseKey(k: Uint8Array): ParsedKey {
       if (seq > BigInt(Number.MAX_SAFE_INTEGER)) throw new DecodeError('result seq out of range');
       return { type: 'result', clientId: text(k.subarray(1, k.length - 9)), seq: Number(seq) };
     }
+    case 0x61:
+      if (k.length !== 1) throw new DecodeError('bad auth key');
+      return { type: 'auth' };
+    case 0x75:
+      return { type: 'user', name: text(k.subarray(1)) };
     case undefined:
       throw new DecodeError('empty record key');
     default:
@@ -97,24 +117,55 @@ export function parseKey(k: Uint8Array): ParsedKey {
 
 // ---- node ----
 
+/** True when the node's ACL differs from what a node that never had one carries. */
+export function hasCustomAcl(n: Znode): boolean {
+  return n.aclVersion !== 0 || !isOpenAcl(n.acl);
+}
+
 export function encodeNode(n: Znode): Uint8Array {
+  const custom = hasCustomAcl(n);
   const w = new ByteWriter(48 + n.data.length);
-  w.u8(FORMAT).u8(KINDS.indexOf(n.kind)).bytes(n.data);
+  w.u8(custom ? NODE_FORMAT_ACL : FORMAT)
+    .u8(KINDS.indexOf(n.kind))
+    .bytes(n.data);
   w.uvarint(n.createdRevision).uvarint(n.modifiedRevision).uvarint(n.childrenRevision);
   w.uvarint(n.version).uvarint(n.childrenVersion).uvarint(n.createdMs).uvarint(n.modifiedMs);
   w.u64(n.ephemeralOwner).uvarint(n.ttlMs).uvarint(n.seq);
+  if (custom) writeAcl(w.uvarint(n.aclVersion), n.acl);
   return w.finish();
 }
+
+function writeAcl(w: ByteWriter, acl: Acl): void {
+  w.uvarint(acl.length);
+  for (const e of acl) w.u8(ACL_SCHEMES.indexOf(e.scheme)).string(e.id).uvarint(e.perms);
+}
+
+function readAcl(r: ByteReader): Acl {
+  const n = r.uvarint();
+  if (n > 1024) throw new DecodeError(`ACL of ${n} entries`);
+  const acl: AclEntry[] = [];
+  for (let i = 0; i < n; i++) {
+    const si = r.u8();
+    const scheme = ACL_SCHEMES[si];
+    if (scheme === undefined) throw new DecodeError(`unknown ACL scheme ${si}`);
+    acl.push({ scheme, id: r.string(), perms: r.uvarint() });
+  }
+  return acl;
+}
+
+/** Restored payloads share slabs: a million znodes must not cost a million ArrayBuffers. */
+const restoredData = new ByteSlab();
 
 /** Decodes a node record; the payload is copied so the node does not pin the record buffer. */
 export function decodeNode(b: Uint8Array): Znode {
   const r = new ByteReader(b);
-  if (r.u8() !== FORMAT) throw new DecodeError('unknown node record format');
+  const format = r.u8();
+  if (format !== FORMAT && format !== NODE_FORMAT_ACL) throw new DecodeError('unknown node record format');
   const ki = r.u8();
   const kind = KINDS[ki];
   if (kind === undefined) throw new DecodeError(`unknown znode kind ${ki}`);
   const raw = r.bytes();
-  const data = raw.length === 0 ? EMPTY : raw.slice();
+  const data = raw.length === 0 ? EMPTY : restoredData.copy(raw);
   const createdRevision = r.uvarint();
   const n = new Znode(kind, data, createdRevision, 0, 0n, 0);
   n.modifiedRevision = r.uvarint();
@@ -123,9 +174,15 @@ export function decodeNode(b: Uint8Array): Znode {
   n.childrenVersion = r.uvarint();
   n.createdMs = r.uvarint();
   n.modifiedMs = r.uvarint();
-  n.ephemeralOwner = r.u64();
+  const owner = r.u64();
+  // Share the one NO_OWNER rather than hold a fresh 0n per znode.
+  n.ephemeralOwner = owner === NO_OWNER ? NO_OWNER : owner;
   n.ttlMs = r.uvarint();
   n.seq = r.uvarint();
+  if (format === NODE_FORMAT_ACL) {
+    n.aclVersion = r.uvarint();
+    n.acl = readAcl(r);
+  } else n.acl = OPEN_ACL;
   r.end();
   return n;
 }
@@ -138,7 +195,13 @@ export function hashNodeMeta(h: Hasher, path: string, n: Znode): Hasher {
   h.reset(1).str(path).u32(KINDS.indexOf(n.kind));
   h.num(n.createdRevision).num(n.modifiedRevision).num(n.childrenRevision);
   h.num(n.version).num(n.childrenVersion).num(n.createdMs).num(n.modifiedMs);
-  return h.big(n.ephemeralOwner).num(n.ttlMs).num(n.seq).finish();
+  h.big(n.ephemeralOwner).num(n.ttlMs).num(n.seq);
+  // Only non-default ACLs are hashed, so trees that never used ACLs keep their digests.
+  if (hasCustomAcl(n)) {
+    h.num(n.aclVersion).u32(n.acl.length);
+    for (const e of n.acl) h.u32(ACL_SCHEMES.indexOf(e.scheme)).str(e.id).u32(e.perms);
+  }
+  return h.finish();
 }
 
 export function hashNodeData(h: Hasher, path: string, data: Uint8Array): Hasher {
@@ -216,4 +279,62 @@ export function decodeMeta(b: Uint8Array): MetaRecord {
  */
 export function hashMeta(h: Hasher, m: MetaRecord): Hasher {
   return h.reset(6).num(m.lastClientScanMs).finish();
+}
+
+// ---- auth ----
+
+export function encodeAuth(a: AuthState): Uint8Array {
+  return new ByteWriter(48 + a.secret.length).u8(FORMAT).bool(a.enabled).bytes(a.secret).finish();
+}
+
+export function decodeAuth(b: Uint8Array): AuthState {
+  const r = new ByteReader(b);
+  if (r.u8() !== FORMAT) throw new DecodeError('unknown auth record format');
+  const a = { enabled: r.bool(), secret: r.bytes().slice() };
+  r.end();
+  return a;
+}
+
+export function hashAuth(h: Hasher, a: AuthState): Hasher {
+  return h
+    .reset(7)
+    .u32(a.enabled ? 1 : 0)
+    .bytes(a.secret)
+    .finish();
+}
+
+function writeCredential(w: ByteWriter, c: Credential): ByteWriter {
+  return w.bytes(c.salt).bytes(c.hash).uvarint(c.n).uvarint(c.r).uvarint(c.p);
+}
+
+export function encodeUser(u: UserEntry): Uint8Array {
+  const w = new ByteWriter(128);
+  writeCredential(w.u8(FORMAT), u.credential).uvarint(u.roles.length);
+  for (const role of u.roles) w.string(role);
+  return w.finish();
+}
+
+export function decodeUser(b: Uint8Array): UserEntry {
+  const r = new ByteReader(b);
+  if (r.u8() !== FORMAT) throw new DecodeError('unknown user record format');
+  const credential = {
+    salt: r.bytes().slice(),
+    hash: r.bytes().slice(),
+    n: r.uvarint(),
+    r: r.uvarint(),
+    p: r.uvarint(),
+  };
+  const count = r.uvarint();
+  if (count > 1024) throw new DecodeError(`user record with ${count} roles`);
+  const roles: string[] = [];
+  for (let i = 0; i < count; i++) roles.push(r.string());
+  r.end();
+  return { credential, roles };
+}
+
+export function hashUser(h: Hasher, name: string, u: UserEntry): Hasher {
+  const c = u.credential;
+  h.reset(8).str(name).bytes(c.salt).bytes(c.hash).num(c.n).num(c.r).num(c.p).u32(u.roles.length);
+  for (const role of u.roles) h.str(role);
+  return h.finish();
 }

@@ -12,18 +12,20 @@ import type { CommandOutcome, CommandResult, OpResult } from './results.js';
 import type { Stat } from './stat.js';
 import { COMMAND_TAG } from './commands.js';
 
-const FORMAT = 1;
+/** 2 added Stat.aclVersion; format-1 results (cached before the upgrade) still decode, with 0. */
+const FORMAT = 2;
+const FORMAT_NO_ACL = 1;
 
 const TAG = COMMAND_TAG satisfies Record<CommandResult['type'], number>;
 
 export function writeStat(w: ByteWriter, s: Stat): void {
   w.uvarint(s.createdRevision).uvarint(s.modifiedRevision).uvarint(s.childrenRevision);
   w.svarint(s.version).svarint(s.childrenVersion).svarint(s.createdMs).svarint(s.modifiedMs);
-  w.u64(s.ephemeralOwner).uvarint(s.dataLength).uvarint(s.numChildren);
+  w.u64(s.ephemeralOwner).uvarint(s.dataLength).uvarint(s.numChildren).uvarint(s.aclVersion);
 }
 
-export function readStat(r: ByteReader): Stat {
-  return {
+export function readStatOf(r: ByteReader, format = FORMAT): Stat {
+  const s = {
     createdRevision: r.uvarint(),
     modifiedRevision: r.uvarint(),
     childrenRevision: r.uvarint(),
@@ -35,6 +37,7 @@ export function readStat(r: ByteReader): Stat {
     dataLength: r.uvarint(),
     numChildren: r.uvarint(),
   };
+  return { ...s, aclVersion: format === FORMAT_NO_ACL ? 0 : r.uvarint() };
 }
 
 export function encodeResult(o: CommandOutcome): Uint8Array {
@@ -62,11 +65,19 @@ function writeResult(w: ByteWriter, v: CommandResult): void {
       writeStat(w, v.stat);
       return;
     case 'set':
+    case 'setAcl':
       writeStat(w, v.stat);
       return;
     case 'delete':
     case 'check':
     case 'closeSession':
+    case 'addUser':
+    case 'deleteUser':
+    case 'setPassword':
+    case 'grantRole':
+    case 'revokeRole':
+    case 'authEnable':
+    case 'authDisable':
       return;
     case 'multi':
       w.uvarint(v.results.length);
@@ -91,7 +102,7 @@ function writeResult(w: ByteWriter, v: CommandResult): void {
 export function decodeResult(b: Uint8Array): CommandOutcome {
   const r = new ByteReader(b);
   const format = r.u8();
-  if (format !== FORMAT) throw new DecodeError(`unknown result format ${format}`);
+  if (format !== FORMAT && format !== FORMAT_NO_ACL) throw new DecodeError(`unknown result format ${format}`);
   let out: CommandOutcome;
   if (r.bool()) {
     const ci = r.u8();
@@ -108,7 +119,7 @@ export function decodeResult(b: Uint8Array): CommandOutcome {
     };
     out = err(e);
   } else {
-    out = ok(readResult(r, b.length, true));
+    out = ok(readResult(r, b.length, true, format));
   }
   r.end();
   return out;
@@ -120,14 +131,15 @@ function readCount(r: ByteReader, remaining: number): number {
   return n;
 }
 
-function readResult(r: ByteReader, total: number, topLevel: boolean): CommandResult {
+function readResult(r: ByteReader, total: number, topLevel: boolean, format: number): CommandResult {
+  const readStat = (): Stat => readStatOf(r, format);
   const tag = r.u8();
   if (!topLevel && tag > TAG.check) throw new DecodeError(`result tag ${tag} inside multi`);
   switch (tag) {
     case TAG.create:
-      return { type: 'create', path: r.string() as ZPath, stat: readStat(r) };
+      return { type: 'create', path: r.string() as ZPath, stat: readStat() };
     case TAG.set:
-      return { type: 'set', stat: readStat(r) };
+      return { type: 'set', stat: readStat() };
     case TAG.delete:
       return { type: 'delete' };
     case TAG.check:
@@ -135,7 +147,7 @@ function readResult(r: ByteReader, total: number, topLevel: boolean): CommandRes
     case TAG.multi: {
       const n = readCount(r, total - r.offset);
       const results: OpResult[] = [];
-      for (let i = 0; i < n; i++) results.push(readResult(r, total, false) as OpResult);
+      for (let i = 0; i < n; i++) results.push(readResult(r, total, false, format) as OpResult);
       return { type: 'multi', results };
     }
     case TAG.openSession:
@@ -154,6 +166,22 @@ function readResult(r: ByteReader, total: number, topLevel: boolean): CommandRes
       for (let i = 0; i < n; i++) deleted.push(r.string() as ZPath);
       return { type: 'sweep', deleted };
     }
+    case TAG.setAcl:
+      return { type: 'setAcl', stat: readStat() };
+    case TAG.addUser:
+      return { type: 'addUser' };
+    case TAG.deleteUser:
+      return { type: 'deleteUser' };
+    case TAG.setPassword:
+      return { type: 'setPassword' };
+    case TAG.grantRole:
+      return { type: 'grantRole' };
+    case TAG.revokeRole:
+      return { type: 'revokeRole' };
+    case TAG.authEnable:
+      return { type: 'authEnable' };
+    case TAG.authDisable:
+      return { type: 'authDisable' };
     default:
       throw new DecodeError(`unknown result tag ${tag}`);
   }

@@ -1,6 +1,7 @@
 /** Results of applied commands (the proto's *Response messages, as domain values). */
 import type { SessionId } from '../util/brand.js';
 import type { Result } from '../util/result.js';
+import type { AuthCommand } from './commands.js';
 import type { TreeError } from './errors.js';
 import type { ZPath } from './path.js';
 import type { Stat } from './stat.js';
@@ -46,7 +47,23 @@ export interface SweepResult {
   readonly deleted: readonly ZPath[];
 }
 
+export interface SetAclResult {
+  readonly type: 'setAcl';
+  readonly stat: Stat;
+}
+/** User management and auth switches answer with nothing but success. */
+export interface AuthResult {
+  readonly type: AuthCommand['type'];
+}
+
 export type CommandResult =
-  OpResult | MultiResult | OpenSessionResult | CloseSessionResult | ExpireSessionsResult | SweepResult;
+  | OpResult
+  | MultiResult
+  | OpenSessionResult
+  | CloseSessionResult
+  | ExpireSessionsResult
+  | SweepResult
+  | SetAclResult
+  | AuthResult;
 
 export type CommandOutcome = Result<CommandResult, TreeError>;

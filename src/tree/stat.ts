@@ -13,6 +13,8 @@ export interface Stat {
   readonly ephemeralOwner: bigint;
   readonly dataLength: number;
   readonly numChildren: number;
+  /** Changes of the node's ACL (ZooKeeper's aversion). */
+  readonly aclVersion: number;
 }
 
 /** A snapshot of the node's stat (znodes are mutated in place, so never hand out the node). */
@@ -28,5 +30,6 @@ export function statOf(n: Znode): Stat {
     ephemeralOwner: n.ephemeralOwner,
     dataLength: n.data.length,
     numChildren: n.numChildren,
+    aclVersion: n.aclVersion,
   };
 }

@@ -9,6 +9,8 @@ import { isEphemeral, isSequential, type Command, type Envelope, type MultiOp } 
 import { treeError, withFailedOp, type TreeError } from './errors.js';
 import type { TreeLimits } from './limits.js';
 import { quote, validatePath, validateSequentialPrefix } from './path.js';
+import { validateAcl } from './acl.js';
+import { validateCredential, validateRole, validateSecret, validateUserName } from './auth-table.js';
 
 type Check = TreeError | undefined;
 
@@ -49,6 +51,10 @@ function checkOp(c: MultiOp, limits: TreeLimits): Check {
       if (!p.ok) return p.error;
       const d = checkData(c.data, c.path, limits);
       if (d !== undefined) return d;
+      if (c.acl !== undefined) {
+        const a = validateAcl(c.acl, c.path);
+        if (a !== undefined) return a;
+      }
       if (isEphemeral(c.mode) && c.sessionId === 0n) {
         return invalid(
           `mode ${c.mode} needs the owning session: set sessionId (open a session first)`,
@@ -158,6 +164,29 @@ function checkCommand(c: Command, limits: TreeLimits): Check {
       }
       return undefined;
     }
+    case 'setAcl':
+      return (
+        checkPath(c.path, limits) ??
+        validateAcl(c.acl, c.path) ??
+        checkVersion(c.expectedAclVersion, c.path, 'expectedAclVersion')
+      );
+    case 'addUser':
+      return (
+        validateUserName(c.name) ??
+        validateCredential(c.credential) ??
+        c.roles.map(validateRole).find((e) => e !== undefined)
+      );
+    case 'deleteUser':
+      return validateUserName(c.name);
+    case 'setPassword':
+      return validateUserName(c.name) ?? validateCredential(c.credential);
+    case 'grantRole':
+    case 'revokeRole':
+      return validateUserName(c.name) ?? validateRole(c.role);
+    case 'authEnable':
+      return validateSecret(c.secret);
+    case 'authDisable':
+      return undefined;
     default:
       return assertNever(c, 'command');
   }
@@ -173,6 +202,9 @@ export function validateCommand(cmd: Command, limits: TreeLimits): Result<Comman
 export function validateEnvelope(env: Envelope, limits: TreeLimits): Result<Envelope, TreeError> {
   if (!Number.isSafeInteger(env.timeMs) || env.timeMs < 0) {
     return err(invalid(`envelope timeMs must be a non-negative integer: got ${env.timeMs}`));
+  }
+  if (env.identity !== undefined && env.identity.length > 16) {
+    return err(invalid(`an identity has at most 16 principals: got ${env.identity.length}`));
   }
   const c = env.client;
   if (c !== undefined) {

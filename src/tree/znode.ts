@@ -2,6 +2,8 @@
  * One znode. Kept small because a member holds a million of them (ZooKeeper's DataNode):
  * the children set is allocated on the first child, and leaf payloads share EMPTY.
  */
+import { OPEN_ACL, type Acl } from './acl.js';
+
 export type ZnodeKind = 'persistent' | 'ephemeral' | 'container' | 'ttl';
 
 export const EMPTY = new Uint8Array(0);
@@ -34,6 +36,10 @@ export class Znode {
    * reused even after its node is deleted (ZooKeeper uses the parent's cversion instead).
    */
   seq = 0;
+  /** Shared, never mutated: children inherit their parent's array, so a million nodes hold few ACLs. */
+  acl: Acl = OPEN_ACL;
+  /** Invariant: incremented by exactly one on every setAcl; starts at 0 (ZooKeeper's aversion). */
+  aclVersion = 0;
 
   constructor(
     kind: ZnodeKind,

@@ -7,7 +7,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CLIENT_PORT, HTTP_PORT, PEER_PORT, PROXY_PORT, type Net } from './net.js';
+import {
+  CLIENT_PORT,
+  HTTP_PORT,
+  namespacePids,
+  PEER_PORT,
+  PROXY_PORT,
+  skewedCommand,
+  type Net,
+} from './net.js';
 import { arborStub, call, clusterStub, SERVER_JS, sleep, type Msg, type Stub } from './rpc.js';
 
 const PROXY_JS = `
@@ -51,6 +59,12 @@ export interface Slot {
   paused: boolean;
   /** faketime spec the member runs under ('' for the true clock). */
   skew: string;
+  /**
+   * The member joined a running cluster (--join). Restarts keep the flag: a joiner killed before
+   * it persisted anything would otherwise bootstrap a cluster of its own from --initial-cluster,
+   * with founding entries that differ from the real ones at the same indices.
+   */
+  joined: boolean;
   output: string[];
   arbor: Stub;
   cluster: Stub;
@@ -86,6 +100,7 @@ export class ChaosCluster {
         proxy: undefined,
         paused: false,
         skew: '',
+        joined: false,
         output: [],
         arbor,
         cluster,
@@ -161,13 +176,12 @@ export class ChaosCluster {
       '--log-level',
       'warn',
     ];
+    const server = [process.execPath, ...args];
     const cmd = [
       'netns',
       'exec',
       this.net.ns(s.slot),
-      ...(s.skew !== '' ? ['faketime', '-f', s.skew] : []),
-      process.execPath,
-      ...args,
+      ...(s.skew !== '' ? skewedCommand(s.skew, server) : server),
     ];
     const proc = spawn('ip', cmd, { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (b: Buffer): void => {
@@ -193,18 +207,32 @@ export class ChaosCluster {
     const p = s.proc;
     if (!p) return;
     const exited = new Promise((r) => p.once('exit', r));
-    // `ip netns exec` execs the command, so this pid is the server itself.
+    // `ip netns exec` (and `env`, for a skewed clock) exec the command: this pid is the server.
     p.kill('SIGKILL');
     await exited;
     s.proc = undefined;
     s.paused = false;
+    // Nothing but the delay proxy may outlive it in the namespace: a stray server would keep the
+    // member's address, ports and data directory, and its old identity (chaos finding 1).
+    const strays = namespacePids(this.net.ns(n)).filter((pid) => pid !== s.proxy?.pid);
+    for (const pid of strays) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    if (strays.length > 0) {
+      s.output.push(`[harness] killed stray processes ${strays.join(', ')} in slot ${n}`);
+      while (namespacePids(this.net.ns(n)).some((pid) => strays.includes(pid))) await sleep(10);
+    }
   }
 
   restart(n: number, skew = ''): void {
     const s = this.slot(n);
     if (s.proc || s.id === 0) return;
     s.skew = skew;
-    this.spawn(s, this.membership(), false);
+    this.spawn(s, this.membership(), s.joined);
   }
 
   pause(n: number): void {
@@ -273,6 +301,7 @@ export class ChaosCluster {
     });
     s.id = id;
     s.skew = '';
+    s.joined = true;
     this.spawn(s, peers, true);
     return `slot ${n}: member ${old} removed and wiped, rejoined as ${id}`;
   }

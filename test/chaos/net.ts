@@ -26,6 +26,20 @@ function tryRun(cmd: string, args: readonly string[]): void {
   spawnSync(cmd, args, { stdio: 'ignore' });
 }
 
+/**
+ * Clock skew without the `faketime` wrapper: that binary forks the program and waits for it, so a
+ * SIGKILL or SIGSTOP sent to the pid we spawned reached only the wrapper, and the server went on
+ * running (under the skewed clock, holding its ports and data directory) while the harness
+ * believed it dead. Preloading libfaketime through `env` (which execs) keeps the pid the
+ * server's own. `$LIB` is expanded by the dynamic loader, as in the wrapper.
+ */
+export const LIBFAKETIME = '/usr/$LIB/faketime/libfaketime.so.1';
+
+/** `env` arguments that run `cmd...` with its clock moved by `spec` (faketime syntax, e.g. '+30s'). */
+export function skewedCommand(spec: string, cmd: readonly string[]): string[] {
+  return ['env', `LD_PRELOAD=${LIBFAKETIME}`, `FAKETIME=${spec}`, ...cmd];
+}
+
 /** Throws a message that says what is missing: chaos tests never skip silently. */
 export function preflight(): void {
   const problems: string[] = [];
@@ -33,12 +47,18 @@ export function preflight(): void {
   for (const [cmd, args] of [
     ['ip', ['netns', 'list']],
     ['nft', ['--version']],
-    ['faketime', ['--version']],
   ] as const) {
     const r = spawnSync(cmd, args, { stdio: 'ignore' });
     if (r.error || r.status !== 0)
       problems.push(`'${cmd} ${args.join(' ')}' does not work (${r.error?.message ?? `exit ${r.status}`})`);
   }
+  // The preload must really move the clock (a missing library is only a loader warning).
+  const [envCmd, ...envArgs] = skewedCommand('+1h', ['date', '+%s']);
+  const skewed = spawnSync(envCmd as string, envArgs, { encoding: 'utf8' });
+  if (Math.abs(Number(skewed.stdout) - Date.now() / 1000 - 3600) > 60)
+    problems.push(
+      `preloading ${LIBFAKETIME} with FAKETIME=+1h does not move the clock (install faketime/libfaketime)`,
+    );
   if (problems.length > 0)
     throw new Error(
       `chaos tests cannot run: ${problems.join('; ')}. They need root, iproute2 (ip netns), nftables and faketime — CI runs them as root.`,
@@ -79,11 +99,19 @@ export function reapOrphans(): void {
   }
 }
 
+/** The pids of every process in namespace `ns`. */
+export function namespacePids(ns: string): number[] {
+  const out = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '';
+  return out
+    .split(/\s+/)
+    .filter((x) => x !== '')
+    .map(Number);
+}
+
 function killAndDelete(ns: string): void {
-  const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '';
-  for (const p of pids.split(/\s+/).filter((x) => x !== '')) {
+  for (const p of namespacePids(ns)) {
     try {
-      process.kill(Number(p), 'SIGKILL');
+      process.kill(p, 'SIGKILL');
     } catch {
       /* already gone */
     }

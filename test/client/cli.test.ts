@@ -144,6 +144,7 @@ describe('arbor output formatting', () => {
       ephemeralOwner: 255n,
       dataLength: 4,
       numChildren: 0,
+      aclVersion: 0,
     });
     expect(lines[0]).toBe('createdRevision  = 3');
     expect(lines).toContain('ephemeralOwner   = 0xff');

@@ -159,6 +159,41 @@ describe('failover', () => {
     expect(served[1]! > 0 && served[2]! > 0).toBe(true);
   });
 
+  it('sends writes straight to the leader once it knows its address, and keeps reads spread', async () => {
+    const cluster = await startFakeCluster(3);
+    // Status names member 1 as leader; make its client address the third endpoint's.
+    cluster.state.members = [
+      { ...cluster.state.members[0]!, clientUrl: cluster.endpoints[2]! },
+      {
+        id: '2',
+        name: 'm2',
+        clientUrl: cluster.endpoints[0]!,
+        peerUrl: 'http://m2',
+        role: 'VOTER',
+        healthy: true,
+      },
+    ];
+    const client = new ArborClient({ endpoints: cluster.endpoints, backoff: { baseMs: 5, maxMs: 20 } });
+    cleanup.push(
+      () => cluster.stop(),
+      () => client.close(),
+    );
+    const writesAt = (): number[] =>
+      cluster.members.map((m) => m.calls.filter((c) => c === 'stream:create').length);
+    // The leader is learnt in the background; until then writes are served (forwarded) elsewhere.
+    const end = Date.now() + 5_000;
+    for (let n = 0; writesAt()[2] === 0; n++) {
+      expect(Date.now()).toBeLessThan(end);
+      await client.create(`/w${n}`);
+    }
+    const before = writesAt();
+    for (let i = 0; i < 5; i++) await client.create(`/l${i}`);
+    const after = writesAt();
+    expect(after[2]! - before[2]!).toBe(5);
+    expect(after[0]).toBe(before[0]);
+    expect(after[1]).toBe(before[1]);
+  });
+
   it('gives up with DeadlineError when no member answers before the deadline', async () => {
     const { client, cluster } = await setup(2);
     for (const m of cluster.members) m.faults.unavailable = true;

@@ -17,7 +17,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const SERVER_JS = path.join(ROOT, 'dist/cli/server.js');
 export const PROTO_DIR = path.join(ROOT, 'proto');
 
-const pd = protoLoader.loadSync('arbor/v1/arbor.proto', {
+/** The public API's proto, loaded once (test helpers build their own stubs from it). */
+export const ARBOR_PROTO = protoLoader.loadSync('arbor/v1/arbor.proto', {
   includeDirs: [PROTO_DIR],
   keepCase: true,
   longs: String,
@@ -25,11 +26,20 @@ const pd = protoLoader.loadSync('arbor/v1/arbor.proto', {
   defaults: true,
   oneofs: true,
 });
-const pkg = grpc.loadPackageDefinition(pd) as unknown as {
+const pkg = grpc.loadPackageDefinition(ARBOR_PROTO) as unknown as {
   arbor: { v1: { Arbor: grpc.ServiceClientConstructor; Cluster: grpc.ServiceClientConstructor } };
 };
 
 export type Stub = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+
+/** A stub for arbor.v1.Arbor at `addr`, outside any TestCluster (in-process members, one-off connections). */
+export function arborStub(
+  addr: string,
+  creds: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  options: grpc.ChannelOptions = {},
+): Stub {
+  return new pkg.arbor.v1.Arbor(addr, creds, options) as unknown as Stub;
+}
 export type Msg = Record<string, any>;
 
 export { freePort, sleep, until };

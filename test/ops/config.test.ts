@@ -178,8 +178,50 @@ describe('configuration mistakes are refused with a message that says what to fi
       /--heartbeat-ticks must be smaller/,
     ],
     ['tick not an integer', [...base, '--tick-ms', '2.5'], {}, /--tick-ms must be an integer >= 1/],
+    [
+      'a request data limit below one znode',
+      [...base, '--max-request-data-bytes', '1000'],
+      {},
+      /--max-request-data-bytes \(1000\) is below --max-data-bytes \(1048576\)/,
+    ],
+    [
+      'a client message limit a full znode cannot fit in',
+      [...base, '--max-message-bytes', '1048576'],
+      {},
+      /--max-message-bytes \(1048576\) must be at least --max-data-bytes \+ 65536 \(1114112\)/,
+    ],
+    [
+      'a peer message limit below the client one',
+      [...base, '--peer-max-message-bytes', '4194304'],
+      {},
+      /--peer-max-message-bytes \(4194304\) must be at least --max-message-bytes \+ 65536/,
+    ],
+    ['a limit of zero', [...base, '--max-watches-per-connection', '0'], {}, /must be an integer >= 1/],
   ])('%s', (_name, argv, env, message) => {
     expect(failure(argv, env)).toMatch(message);
+  });
+});
+
+describe('limits', () => {
+  it('derive the request and message sizes from --max-data-bytes unless given', () => {
+    const c = parse(['--id', '1', '--initial-cluster', IC, '--max-data-bytes', '4194304']);
+    expect(c.limits).toMatchObject({ maxRequestDataBytes: 8_388_608, maxMessageBytes: 8_454_144 });
+    const d = parse(['--id', '1', '--initial-cluster', IC], { ARBOR_MAX_CHILDREN: '50' });
+    expect(d.limits).toMatchObject({
+      maxChildren: 50,
+      maxRequestDataBytes: 2_097_152,
+      maxMessageBytes: 4_194_304,
+      peerMaxMessageBytes: 67_108_864,
+      maxRequestsPerConnection: 10_000,
+      maxWatchesPerConnection: 10_000,
+      maxSessionsPerClient: 1024,
+    });
+  });
+
+  it('tree limits say in --help that every member needs the same value', () => {
+    for (const name of ['max-path-bytes', 'max-path-depth', 'max-children', 'max-multi-ops']) {
+      expect(FLAGS.find((f) => f.name === name)?.help).toMatch(/give every member the same value/);
+    }
   });
 });
 

@@ -154,16 +154,23 @@ describe('Mutex', () => {
     const lockPath = freshPath('mutex');
     const order: string[] = [];
     const first = await new Mutex(ps[0]!.client, ps[0]!.session, lockPath).acquire();
-    const waiters = [1, 2].map(async (w) => {
-      const l = await new Mutex(ps[w]!.client, ps[w]!.session, lockPath).acquire({ timeoutMs: 30_000 });
-      order.push(`p${w}`);
-      await l.release();
-    });
-    await until(
-      async () => ((await ps[0]!.client.children(lockPath)).children.length === 3 ? true : undefined),
-      10_000,
-      'both waiters queued',
-    );
+    const waiters: Promise<void>[] = [];
+    // Queue p1, then p2: the line is the order their nodes were created in, not the order the
+    // calls were made (two clients may reach the leader by different paths).
+    for (const w of [1, 2]) {
+      waiters.push(
+        (async (): Promise<void> => {
+          const l = await new Mutex(ps[w]!.client, ps[w]!.session, lockPath).acquire({ timeoutMs: 30_000 });
+          order.push(`p${w}`);
+          await l.release();
+        })(),
+      );
+      await until(
+        async () => ((await ps[0]!.client.children(lockPath)).children.length === w + 1 ? true : undefined),
+        10_000,
+        `waiter p${w} queued`,
+      );
+    }
     const victim = fx.cluster.members.find((m) => m.proc)!.id;
     await fx.cluster.kill(victim);
     await fx.cluster.waitForLeader(30_000, [victim]);

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { WatchHub, type WatchOut } from '../../src/server/watch-hub.js';
 import type { MemberError } from '../../src/server/errors.js';
 import type { TreeEvent } from '../../src/tree/events.js';
+import { OPEN_ACL } from '../../src/tree/acl.js';
 import type { ZPath } from '../../src/tree/path.js';
 
 const stat = {
@@ -19,6 +20,7 @@ const stat = {
   ephemeralOwner: 0n,
   dataLength: 0,
   numChildren: 0,
+  aclVersion: 0,
 };
 const ev = (revision: number, path = '/a', type: TreeEvent['type'] = 'updated'): TreeEvent => ({
   type,
@@ -26,6 +28,7 @@ const ev = (revision: number, path = '/a', type: TreeEvent['type'] = 'updated'):
   revision,
   data: new Uint8Array(0),
   stat,
+  acl: OPEN_ACL,
 });
 
 function sink(writable = true): {

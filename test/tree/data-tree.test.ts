@@ -160,6 +160,7 @@ describe('stats and versions', () => {
         ephemeralOwner: 0n,
         dataLength: 5,
         numChildren: 0,
+        aclVersion: 0,
       },
     });
     expect(d.tree.exists('/')).toMatchObject({

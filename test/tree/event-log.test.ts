@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EventLog } from '../../src/tree/event-log.js';
 import type { TreeEvent } from '../../src/tree/events.js';
+import { OPEN_ACL } from '../../src/tree/acl.js';
 import type { ZPath } from '../../src/tree/path.js';
 import { create, Driver, set } from './helpers.js';
 
@@ -20,7 +21,9 @@ const ev = (revision: number, path = '/a', size = 0): TreeEvent => ({
     ephemeralOwner: 0n,
     dataLength: size,
     numChildren: 0,
+    aclVersion: 0,
   },
+  acl: OPEN_ACL,
 });
 
 describe('EventLog', () => {

@@ -69,25 +69,30 @@ export class Driver {
     this.tree = new DataTree(treeLimits(limits));
   }
 
-  apply(command: Command, client?: ClientHeader): ApplyOutcome {
+  apply(command: Command, client?: ClientHeader, identity?: readonly string[]): ApplyOutcome {
     this.rev++;
     return this.tree.apply(
-      client === undefined ? { timeMs: this.timeMs, command } : { timeMs: this.timeMs, client, command },
+      {
+        timeMs: this.timeMs,
+        ...(client === undefined ? {} : { client }),
+        ...(identity === undefined ? {} : { identity }),
+        command,
+      },
       this.rev,
     );
   }
 
   /** Applies and expects success. */
-  ok(command: Command, client?: ClientHeader): CommandResult {
-    const o = this.apply(command, client);
+  ok(command: Command, client?: ClientHeader, identity?: readonly string[]): CommandResult {
+    const o = this.apply(command, client, identity);
     if (!o.result.ok)
       throw new Error(`expected success, got ${o.result.error.code}: ${o.result.error.message}`);
     return o.result.value;
   }
 
   /** Applies and expects failure. */
-  fail(command: Command, client?: ClientHeader): TreeError {
-    const o = this.apply(command, client);
+  fail(command: Command, client?: ClientHeader, identity?: readonly string[]): TreeError {
+    const o = this.apply(command, client, identity);
     if (o.result.ok) throw new Error(`expected failure, got ${JSON.stringify(o.result.value, replacer)}`);
     return o.result.error;
   }

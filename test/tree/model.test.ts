@@ -124,7 +124,16 @@ class Model {
         return [];
       case 'sweep':
         return cmd.targets.filter((t) => this.sweep(t)).map((t) => t.path);
+      // The model covers the tree without auth; ACL and user commands have their own tests.
       case 'multi':
+      case 'setAcl':
+      case 'addUser':
+      case 'deleteUser':
+      case 'setPassword':
+      case 'grantRole':
+      case 'revokeRole':
+      case 'authEnable':
+      case 'authDisable':
         throw new Error('unreachable');
       case 'create':
       case 'set':

@@ -6,11 +6,25 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_ENDPOINTS } from '../../client/client.js';
 import type { CreateMode, WatchScope } from '../../client/types.js';
 import { err, ok, type Result } from '../../util/result.js';
+import type { AclEntry } from '../../client/types.js';
+import { parseAclEntry } from '../../tree/acl.js';
 
 export interface Globals {
   readonly endpoints: string[];
   readonly json: boolean;
   readonly timeoutMs: number | undefined;
+  /** Talk TLS to the members: set when any of --tls-ca/--tls-cert/--tls-key (or ARBOR_CLI_TLS_*) is. */
+  readonly tls?: CliTls;
+  /** --user/--password (or ARBOR_USER/ARBOR_PASSWORD): authenticate every call. */
+  readonly auth?: { readonly user: string; readonly password: string };
+}
+
+/** PEM files for a TLS connection; a client certificate only where the cluster asks for one. */
+export interface CliTls {
+  /** The CA the members' certificates chain to; the system's roots when absent. */
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
 }
 
 export type Command =
@@ -47,6 +61,26 @@ export type Command =
   | { readonly type: 'member-promote'; readonly id: number }
   | { readonly type: 'member-remove'; readonly id: number }
   | { readonly type: 'leader-transfer'; readonly id: number }
+  | { readonly type: 'auth-enable' }
+  | { readonly type: 'auth-disable' }
+  | { readonly type: 'auth-status' }
+  | {
+      readonly type: 'user-add';
+      readonly name: string;
+      readonly password: string | undefined;
+      readonly roles: string[];
+    }
+  | { readonly type: 'user-delete'; readonly name: string }
+  | { readonly type: 'user-passwd'; readonly name: string; readonly password: string | undefined }
+  | { readonly type: 'user-grant' | 'user-revoke'; readonly name: string; readonly role: string }
+  | { readonly type: 'user-list' }
+  | { readonly type: 'acl-get'; readonly path: string }
+  | {
+      readonly type: 'acl-set';
+      readonly path: string;
+      readonly acl: AclEntry[];
+      readonly version: number;
+    }
   | { readonly type: 'help'; readonly text: string }
   | { readonly type: 'server'; readonly argv: string[] };
 
@@ -61,6 +95,11 @@ const GLOBAL_OPTIONS: Options = {
   endpoints: { type: 'string' },
   json: { type: 'boolean' },
   timeout: { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  user: { type: 'string' },
+  password: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 
@@ -141,6 +180,38 @@ const SPECS: Readonly<Record<string, Spec>> = {
     summary: 'move leadership (default: the most up-to-date other voter)',
     options: {},
   },
+  'auth enable': {
+    usage: 'arbor auth enable',
+    summary: 'enforce ACLs and roles (refused unless a user has the admin role)',
+    options: {},
+  },
+  'auth disable': { usage: 'arbor auth disable', summary: 'stop enforcing ACLs and roles', options: {} },
+  'auth status': { usage: 'arbor auth status', summary: 'whether auth is on, and who you are', options: {} },
+  'user add': {
+    usage: 'arbor user add NAME [--new-password P] [--role ROLE]...',
+    summary: 'add a user (password from stdin when --new-password is omitted)',
+    options: { 'new-password': { type: 'string' }, role: { type: 'string', multiple: true } },
+    optionHelp: ['--new-password P  the new user’s password', '--role ROLE       e.g. admin (repeatable)'],
+  },
+  'user delete': { usage: 'arbor user delete NAME', summary: 'delete a user', options: {} },
+  'user passwd': {
+    usage: 'arbor user passwd NAME [--new-password P]',
+    summary: "change a user's password (from stdin when --new-password is omitted)",
+    options: { 'new-password': { type: 'string' } },
+  },
+  'user grant': { usage: 'arbor user grant NAME ROLE', summary: 'give a user a role', options: {} },
+  'user revoke': { usage: 'arbor user revoke NAME ROLE', summary: 'take a role from a user', options: {} },
+  'user list': { usage: 'arbor user list', summary: 'list users and their roles (admin)', options: {} },
+  'acl get': { usage: 'arbor acl get PATH', summary: "print a node's ACL", options: {} },
+  'acl set': {
+    usage: 'arbor acl set PATH SCHEME:ID:PERMS... [--version N]',
+    summary: "replace a node's ACL, e.g. user:alice:cdrwa world:anyone:r x509:CN=svc:rw",
+    options: { version: { type: 'string' } },
+    optionHelp: [
+      'PERMS            letters from c(reate) d(elete) r(ead) w(rite) a(dmin)',
+      '--version N      only if the ACL is at version N (stat aclVersion)',
+    ],
+  },
   'snapshot save': {
     usage: 'arbor snapshot save FILE',
     summary: 'back up a consistent snapshot of the tree (see `arbor snapshot --help`)',
@@ -170,6 +241,11 @@ const GLOBAL_HELP = [
     ')',
   '  --json             machine-readable output',
   '  --timeout MS       deadline for each call, including retries',
+  "  --tls-ca FILE      use TLS, trusting the members' CA (PEM) (default $ARBOR_CLI_TLS_CA)",
+  '  --tls-cert FILE    client certificate (PEM) for clusters that require one (default $ARBOR_CLI_TLS_CERT)',
+  '  --tls-key FILE     private key of --tls-cert (default $ARBOR_CLI_TLS_KEY)',
+  '  --user NAME        authenticate as NAME (default $ARBOR_USER)',
+  '  --password P       password of --user (default $ARBOR_PASSWORD)',
   '  -h, --help         help for a command',
 ];
 
@@ -199,7 +275,15 @@ export function commandHelp(name: string): string {
 }
 
 /** Global options that take a value, so their value is not mistaken for the command word. */
-const VALUE_GLOBALS = new Set(['--endpoints', '--timeout']);
+const VALUE_GLOBALS = new Set([
+  '--endpoints',
+  '--timeout',
+  '--tls-ca',
+  '--tls-cert',
+  '--tls-key',
+  '--user',
+  '--password',
+]);
 
 function splitCommand(argv: readonly string[]): { words: string[]; rest: string[] } {
   const rest = [...argv];
@@ -212,8 +296,8 @@ function splitCommand(argv: readonly string[]): { words: string[]; rest: string[
   if (i < rest.length) {
     const first = rest.splice(i, 1)[0]!;
     words.push(first);
-    // Two-word commands: `member add|promote|remove`, `leader transfer`.
-    if (first === 'member' || first === 'leader') {
+    // Two-word commands: `member add|promote|remove`, `leader transfer`, `auth …`, `user …`, `acl …`.
+    if (['member', 'leader', 'auth', 'user', 'acl'].includes(first)) {
       skipOptions();
       if (i < rest.length) words.push(rest.splice(i, 1)[0]!);
     }
@@ -241,6 +325,29 @@ export function parseEndpoints(s: string): string[] {
     .map((x) => x.trim())
     .filter((x) => x !== '')
     .map((x) => x.replace(/^(?:https?|grpc):\/\//, ''));
+}
+
+/** The TLS files from flags, else ARBOR_CLI_TLS_* (distinct from the server's ARBOR_TLS_*). */
+function tlsFiles(
+  str: (k: string) => string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): Result<CliTls | undefined, string> {
+  const pick = (flag: string, v: string): string | undefined => {
+    const x = str(flag) ?? env[v];
+    return x === '' ? undefined : x;
+  };
+  const ca = pick('tls-ca', 'ARBOR_CLI_TLS_CA');
+  const cert = pick('tls-cert', 'ARBOR_CLI_TLS_CERT');
+  const key = pick('tls-key', 'ARBOR_CLI_TLS_KEY');
+  if ((cert === undefined) !== (key === undefined)) {
+    return err('--tls-cert and --tls-key go together (a client certificate and its private key)');
+  }
+  if (ca === undefined && cert === undefined) return ok(undefined);
+  return ok({
+    ...(ca === undefined ? {} : { ca }),
+    ...(cert === undefined ? {} : { cert }),
+    ...(key === undefined ? {} : { key }),
+  });
 }
 
 /** Parse `arbor` arguments (without node and the script). Errors are usage messages. */
@@ -296,7 +403,20 @@ export function parseCommandLine(
   }
   const endpoints = str('endpoints') !== undefined ? parseEndpoints(str('endpoints')!) : defaults.endpoints;
   if (endpoints.length === 0) return err('--endpoints is empty');
-  const globals: Globals = { endpoints, json: flag('json'), timeoutMs };
+  const tls = tlsFiles(str, env);
+  if (!tls.ok) return err(tls.error);
+  const user = str('user') ?? env['ARBOR_USER'];
+  const password = str('password') ?? env['ARBOR_PASSWORD'];
+  if ((user === undefined || user === '') !== (password === undefined || password === '')) {
+    return err('--user and --password go together (or ARBOR_USER and ARBOR_PASSWORD)');
+  }
+  const globals: Globals = {
+    endpoints,
+    json: flag('json'),
+    timeoutMs,
+    ...(tls.value === undefined ? {} : { tls: tls.value }),
+    ...(user ? { auth: { user, password: password as string } } : {}),
+  };
 
   const pos = parsed.positionals;
   const usage = (msg: string): Result<Parsed, string> => err(`${msg}\n\n${commandHelp(name)}`);
@@ -353,6 +473,50 @@ export function parseCommandLine(
         { type: 'create', path: p.value, data: pos[1] ?? '', mode, ttlMs, parents: flag('parents') },
         2,
       );
+    }
+    case 'auth enable':
+      return done({ type: 'auth-enable' }, 0);
+    case 'auth disable':
+      return done({ type: 'auth-disable' }, 0);
+    case 'auth status':
+      return done({ type: 'auth-status' }, 0);
+    case 'user list':
+      return done({ type: 'user-list' }, 0);
+    case 'user add':
+    case 'user delete':
+    case 'user passwd': {
+      const userName = pos[0];
+      if (userName === undefined) return usage('missing NAME');
+      if (name === 'user delete') return done({ type: 'user-delete', name: userName }, 1);
+      const pw = str('new-password');
+      if (name === 'user passwd') return done({ type: 'user-passwd', name: userName, password: pw }, 1);
+      const roles = (v['role'] as unknown as string[] | undefined) ?? [];
+      return done({ type: 'user-add', name: userName, password: pw, roles }, 1);
+    }
+    case 'user grant':
+    case 'user revoke': {
+      const [userName, role] = pos;
+      if (userName === undefined || role === undefined) return usage('missing NAME or ROLE');
+      return done({ type: name === 'user grant' ? 'user-grant' : 'user-revoke', name: userName, role }, 2);
+    }
+    case 'acl get': {
+      const p = path(pos[0]);
+      if (!p.ok) return usage(p.error);
+      return done({ type: 'acl-get', path: p.value }, 1);
+    }
+    case 'acl set': {
+      const p = path(pos[0]);
+      if (!p.ok) return usage(p.error);
+      if (pos.length < 2) return usage('give at least one SCHEME:ID:PERMS entry');
+      const acl: AclEntry[] = [];
+      for (const e of pos.slice(1)) {
+        const r = parseAclEntry(e);
+        if (!r.ok) return usage(r.error);
+        acl.push(r.value);
+      }
+      const ver = version();
+      if (!ver.ok) return usage(ver.error);
+      return ok({ globals, command: { type: 'acl-set', path: p.value, acl, version: ver.value } });
     }
     case 'rm': {
       const p = path(pos[0]);

@@ -3,6 +3,7 @@ import type { ArborClient } from '../../client/client.js';
 import { NoNodeError, toArborError } from '../../client/errors.js';
 import type { CallOptions } from '../../client/types.js';
 import { assertNever } from '../../util/assert.js';
+import { formatAcl } from '../../tree/acl.js';
 import {
   dataJson,
   eventJson,
@@ -137,6 +138,62 @@ export async function runCommand(client: ArborClient, g: Globals, cmd: DataComma
     case 'leader-transfer': {
       const r = await client.transferLeader(cmd.id, call);
       emit(r, () => [`leader is now ${r.leaderId}`]);
+      return;
+    }
+    case 'auth-enable':
+      await client.authEnable(call);
+      emit({ enabled: true }, () => ['auth enabled']);
+      return;
+    case 'auth-disable':
+      await client.authDisable(call);
+      emit({ enabled: false }, () => ['auth disabled']);
+      return;
+    case 'auth-status': {
+      const st = await client.authStatus(call);
+      emit(st, () => [
+        `auth ${st.enabled ? 'enabled' : 'disabled'}`,
+        `identity: ${st.identity.length === 0 ? '(anonymous)' : st.identity.join(', ')}`,
+      ]);
+      return;
+    }
+    case 'user-add':
+    case 'user-passwd': {
+      const pw = cmd.password ?? (await io.readStdin()).toString('utf8').replace(/\r?\n$/, '');
+      if (pw === '') throw new Error('empty password: pass --new-password or pipe one on stdin');
+      if (cmd.type === 'user-add') await client.addUser(cmd.name, pw, cmd.roles, call);
+      else await client.changePassword(cmd.name, pw, call);
+      emit({ user: cmd.name }, () => [
+        cmd.type === 'user-add' ? `user ${cmd.name} added` : 'password changed',
+      ]);
+      return;
+    }
+    case 'user-delete':
+      await client.deleteUser(cmd.name, call);
+      emit({ user: cmd.name, deleted: true }, () => [`user ${cmd.name} deleted`]);
+      return;
+    case 'user-grant':
+    case 'user-revoke':
+      if (cmd.type === 'user-grant') await client.grantRole(cmd.name, cmd.role, call);
+      else await client.revokeRole(cmd.name, cmd.role, call);
+      emit({ user: cmd.name, role: cmd.role }, () => []);
+      return;
+    case 'user-list': {
+      const users = await client.listUsers(call);
+      emit({ users }, () =>
+        users.map((u) => `${u.name}${u.roles.length ? `  (${u.roles.join(', ')})` : ''}`),
+      );
+      return;
+    }
+    case 'acl-get': {
+      const r = await client.getAcl(cmd.path, call);
+      emit({ path: cmd.path, acl: r.acl, aclVersion: r.stat.aclVersion }, () => formatAcl(r.acl));
+      return;
+    }
+    case 'acl-set': {
+      const r = await client.setAcl(cmd.path, cmd.acl, { ...call, expectedAclVersion: cmd.version });
+      emit({ path: cmd.path, aclVersion: r.stat.aclVersion }, () => [
+        `${cmd.path} aclVersion ${r.stat.aclVersion}`,
+      ]);
       return;
     }
     default:

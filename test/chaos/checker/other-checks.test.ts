@@ -88,6 +88,27 @@ describe('watch streams', () => {
       ]).join('\n'),
     ).toMatch(re);
   });
+  it('accepts a stream whose last reopening reported a compaction (a member rejoined from a snapshot)', () => {
+    // The stream got a and b at v1, then its member was replaced and answered the reopened stream
+    // with OUT_OF_RANGE: the update to v2 is inside the compacted range, not missing.
+    const cut = good.slice(0, 2);
+    const final: [string, number][] = [
+      ['/c/a', 2],
+      ['/c/b', 1],
+    ];
+    const reopened = (start: number): WatchLog => ({
+      ...log(cut, 1, [2]),
+      streams: [
+        { index: 0, startRevision: 5 },
+        { index: 2, startRevision: start },
+      ],
+    });
+    expect(check([reopened(8), log(good, 2)], history, final)).toEqual([]);
+    // Without the compaction it is a stream that stopped early.
+    expect(check([log(cut, 1, []), log(good, 2)], history, final).join()).toMatch(/final version/);
+    // Reopened at revision 7 (a compaction below the final update): v2 @7 must still arrive.
+    expect(check([reopened(7), log(good, 2)], history, final).join()).toMatch(/never got \/c\/a v2 @7/);
+  });
   it('catches members that disagree about a revision', () => {
     const other = [ev('/c/a', 1, 5, 'y'), ev('/c/b', 1, 6, 'z'), ev('/c/a', 2, 7, 'y')];
     expect(

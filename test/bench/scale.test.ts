@@ -1,0 +1,115 @@
+/**
+ * The scale workload end to end, tiny: `node dist/bench/main.js scale` starts its own clusters,
+ * loads a few hundred znodes, samples memory, restarts a member, opens a few watches and prints
+ * JSON. What is checked is that every measurement really happened (the tree holds the znodes it
+ * loaded, memory and restart times were read, watches fired); never how fast (the numbers live
+ * in docs/performance.md "Scale").
+ * Budget: < 30 s (two cluster starts, one member restart, four sub-second put loads).
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MAIN_JS = path.join(ROOT, 'dist/bench/main.js');
+
+interface Memory {
+  rssMB: number;
+  peakRssMB: number;
+  heapUsedMB: number | undefined;
+}
+interface Put {
+  ops: number;
+  opsPerSec: number;
+  errors: Record<string, number>;
+  serverCpuUsPerOp: number;
+}
+interface Scale {
+  conditions: { cpus: number; loadAvgStart: number[]; loadAvgEnd: number[] };
+  znodes: {
+    znodes: number;
+    counted: number;
+    loadPerSec: number;
+    members: Memory[];
+    put: Put;
+    restart: { member: number; readyMs: number; readMs: number; memory: Memory };
+    loadAvg: number[];
+  }[];
+  watchMember: number;
+  watches: {
+    watches: number;
+    openErrors: Record<string, number>;
+    memory: Memory;
+    putUnwatched: Put;
+    putWatched: Put;
+    events: number;
+    deliveredPct: number;
+  }[];
+}
+
+function runTool(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [MAIN_JS, ...args], { timeout: 90_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    );
+  });
+}
+
+describe('npm run bench -- scale (smoke)', () => {
+  it('loads the znodes it reports, reads member memory, times a restart and fires the watches it opened', async () => {
+    const stdout = await runTool([
+      'scale',
+      '--start-cluster',
+      '--json',
+      '--znodes',
+      '150,300',
+      '--watches',
+      '60',
+      '--watch-keys',
+      '30',
+      '--batch',
+      '50',
+      '--clients',
+      '8',
+      '--conns',
+      '2',
+      '--duration',
+      '300ms',
+      '--settle',
+      '100ms',
+    ]);
+    const { scale } = JSON.parse(stdout) as { scale: Scale };
+    expect(scale.conditions.cpus).toBeGreaterThan(0);
+    expect(scale.conditions.loadAvgEnd).toHaveLength(3);
+
+    expect(scale.znodes.map((z) => z.znodes)).toEqual([150, 300]);
+    for (const z of scale.znodes) {
+      expect(z.counted).toBe(z.znodes);
+      expect(z.loadPerSec).toBeGreaterThan(0);
+      expect(z.members).toHaveLength(3);
+      for (const m of z.members) {
+        expect(m.rssMB).toBeGreaterThan(0);
+        expect(m.peakRssMB).toBeGreaterThanOrEqual(m.rssMB);
+        expect(m.heapUsedMB).toBeGreaterThan(0);
+      }
+      expect(z.put.ops).toBeGreaterThan(0);
+      expect(z.put.errors).toEqual({});
+      expect(z.restart.readyMs).toBeGreaterThan(0);
+      expect(z.restart.readMs).toBeGreaterThan(0);
+      expect(z.restart.memory.rssMB).toBeGreaterThan(0);
+      expect(z.loadAvg).toHaveLength(3);
+    }
+
+    expect(scale.watches.map((w) => w.watches)).toEqual([0, 60]);
+    const [none, some] = scale.watches;
+    expect(none!.events).toBe(0);
+    expect(some!.openErrors).toEqual({});
+    expect(some!.memory.rssMB).toBeGreaterThan(0);
+    expect(some!.putUnwatched.ops).toBeGreaterThan(0);
+    expect(some!.putWatched.ops).toBeGreaterThan(0);
+    // Every znode has two watchers: each acknowledged watched put fires two events.
+    expect(some!.events).toBeGreaterThanOrEqual(2 * some!.putWatched.ops);
+    expect(some!.deliveredPct).toBeGreaterThanOrEqual(100);
+  }, 90_000);
+});
