@@ -22,6 +22,8 @@ export class ArborSystem implements BenchSystem {
       transport: this.transport,
       // Failover: fail fast on a dead member, retry soon.
       attemptTimeoutMs: 1_000,
+      // --conns N means N TCP connections, as for the etcd and ZooKeeper clients.
+      ownConnections: true,
       backoff: { baseMs: 10, maxMs: 100 },
     });
     return Promise.resolve(new ArborConn(client));

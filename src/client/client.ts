@@ -81,6 +81,7 @@ export class ArborClient {
       credentials: opts.credentials ?? grpc.credentials.createInsecure(),
       transport: opts.transport ?? 'stream',
       backoff: opts.backoff ?? { baseMs: 50, maxMs: 1_000 },
+      ...(opts.ownConnections === true ? { ownConnections: true } : {}),
       ...(this.tokens ? { interceptors: [this.tokens.interceptor] } : {}),
       onWriteFailover: () => this.seekLeader(),
     });

@@ -68,6 +68,8 @@ export class Endpoint {
     private readonly credentials: grpc.ChannelCredentials,
     /** Client interceptors (the bearer token), on every service of this member. */
     private readonly interceptors: grpc.Interceptor[] = [],
+    /** A TCP connection of its own rather than one shared with other clients in the process. */
+    private readonly ownConnection = false,
   ) {}
 
   arborClient(): grpc.Client {
@@ -80,6 +82,7 @@ export class Endpoint {
         'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
         'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
         'grpc.keepalive_permit_without_calls': 1,
+        ...(this.ownConnection ? { 'grpc.use_local_subchannel_pool': 1 } : {}),
         interceptors: this.interceptors,
       });
     }

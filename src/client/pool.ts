@@ -19,6 +19,7 @@ export interface PoolOptions {
   readonly attemptTimeoutMs: number;
   readonly credentials: grpc.ChannelCredentials;
   readonly interceptors?: grpc.Interceptor[];
+  readonly ownConnections?: boolean;
   readonly transport: 'stream' | 'unary';
   readonly backoff: BackoffOptions;
   /** Told when a write had to move to another member (the leader may have changed). */
@@ -42,7 +43,9 @@ export class EndpointPool {
 
   constructor(private readonly opts: PoolOptions) {
     if (opts.endpoints.length === 0) throw new RangeError('at least one endpoint is required');
-    this.endpoints = opts.endpoints.map((a) => new Endpoint(a, opts.credentials, opts.interceptors));
+    this.endpoints = opts.endpoints.map(
+      (a) => new Endpoint(a, opts.credentials, opts.interceptors, opts.ownConnections),
+    );
     this.sequencer = new Sequencer(opts.clientId);
     this.transport = opts.transport;
     this.backoff = opts.backoff;
@@ -62,7 +65,7 @@ export class EndpointPool {
   endpointFor(address: string): Endpoint {
     const known = this.endpoints.find((e) => e.address === address) ?? this.extra.get(address);
     if (known) return known;
-    const e = new Endpoint(address, this.opts.credentials, this.opts.interceptors);
+    const e = new Endpoint(address, this.opts.credentials, this.opts.interceptors, this.opts.ownConnections);
     this.extra.set(address, e);
     return e;
   }

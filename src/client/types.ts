@@ -214,6 +214,12 @@ export interface ArborClientOptions {
    */
   readonly user?: string;
   readonly password?: string;
+  /**
+   * Connections of this client's own. By default grpc-js shares one TCP connection per member
+   * among all clients in a process that use the same options; a load generator that wants N
+   * connections creates N clients with this set.
+   */
+  readonly ownConnections?: boolean;
 }
 
 export interface SessionOptions extends CallOptions {

@@ -194,6 +194,22 @@ describe('failover', () => {
     expect(after[1]).toBe(before[1]);
   });
 
+  it('shares one connection per member among clients unless each asks for its own', async () => {
+    const cluster = await startFakeCluster(1);
+    cleanup.push(() => cluster.stop());
+    const member = cluster.members[0]!;
+    const clients = (own: boolean): ArborClient[] =>
+      [1, 2, 3].map(() => new ArborClient({ endpoints: cluster.endpoints, ownConnections: own }));
+    const shared = clients(false);
+    cleanup.push(() => shared.forEach((c) => c.close()));
+    for (const [i, c] of shared.entries()) await c.create(`/s${i}`);
+    expect(member.streamPeers.size).toBe(1);
+    const own = clients(true);
+    cleanup.push(() => own.forEach((c) => c.close()));
+    for (const [i, c] of own.entries()) await c.create(`/o${i}`);
+    expect(member.streamPeers.size).toBe(4);
+  });
+
   it('gives up with DeadlineError when no member answers before the deadline', async () => {
     const { client, cluster } = await setup(2);
     for (const m of cluster.members) m.faults.unavailable = true;

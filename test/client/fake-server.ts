@@ -301,6 +301,8 @@ export class FakeMember {
   port = 0;
   /** Calls seen, by method, for assertions. */
   readonly calls: string[] = [];
+  /** Remote address:port of every Stream call: one per TCP connection. */
+  readonly streamPeers = new Set<string>();
   readonly watchRequests: WireWatchRequest[] = [];
   openStreams = 0;
   private readonly watchCalls = new Set<grpc.ServerWritableStream<WireWatchRequest, WireWatchResponse>>();
@@ -434,6 +436,7 @@ export class FakeMember {
       ) => {
         this.track(call);
         this.calls.push('Stream');
+        this.streamPeers.add(call.getPeer());
         if (this.faults.noStream)
           return void call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'no Stream' });
         if (this.faults.unavailable)
