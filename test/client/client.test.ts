@@ -201,11 +201,15 @@ describe('failover', () => {
     const clients = (own: boolean): ArborClient[] =>
       [1, 2, 3].map(() => new ArborClient({ endpoints: cluster.endpoints, ownConnections: own }));
     const shared = clients(false);
-    cleanup.push(() => shared.forEach((c) => c.close()));
+    cleanup.push(async () => {
+      await Promise.all(shared.map((c) => c.close()));
+    });
     for (const [i, c] of shared.entries()) await c.create(`/s${i}`);
     expect(member.streamPeers.size).toBe(1);
     const own = clients(true);
-    cleanup.push(() => own.forEach((c) => c.close()));
+    cleanup.push(async () => {
+      await Promise.all(own.map((c) => c.close()));
+    });
     for (const [i, c] of own.entries()) await c.create(`/o${i}`);
     expect(member.streamPeers.size).toBe(4);
   });
