@@ -232,7 +232,9 @@ export class ChaosCluster {
     const s = this.slot(n);
     if (s.proc || s.id === 0) return;
     s.skew = skew;
-    this.spawn(s, this.membership(), s.joined);
+    // A joiner restarts with the flags it first started with: --join and the OTHER members (the
+    // server refuses --join with an --initial-cluster that lists its own id).
+    this.spawn(s, s.joined ? this.membership(s.id) : this.membership(), s.joined);
   }
 
   pause(n: number): void {
