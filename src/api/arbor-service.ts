@@ -15,7 +15,7 @@ import type { TreeLimits } from '../tree/limits.js';
 import type { WatchScope } from '../tree/watch-index.js';
 import type { Member } from '../server/member.js';
 import { MemberError } from '../server/errors.js';
-import type { WatchOut } from '../server/watch-hub.js';
+import type { WatchOut, WatchSink } from '../server/watch-hub.js';
 import type { TreeEvent } from '../tree/events.js';
 import {
   createCommand,
@@ -34,7 +34,8 @@ import {
 import { TreeFailure, invalid, serviceError, toStatus } from './status.js';
 import { asError, unaryHandler } from './unary.js';
 import { budgetKey } from './client-identity.js';
-import type { ConnectionLimits } from './connection-limits.js';
+import { watchManyHandler } from './watch-many.js';
+import type { ConnectionCounts, ConnectionLimits } from './connection-limits.js';
 import type { SessionQuota } from './session-quota.js';
 import type { AuthGate } from './auth-gate.js';
 import { PERM, type Identity } from '../tree/acl.js';
@@ -258,6 +259,44 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
 
   const unary = unaryHandler(log, (call) => ops.deadlineOf(call), ctx.connections);
 
+  /**
+   * Validates a WatchRequest-shaped `req` (also WatchCreateRequest), checks READ on the path for
+   * `who` and the connection's watch budget, and registers `sink` with the hub (which sends
+   * `created` and any replay before this returns). Throws on refusal, with nothing counted; on
+   * success the watch is counted on `conn` and the caller leaves it once the watch ends.
+   */
+  const openWatch = (
+    req: unknown,
+    who: Identity | undefined,
+    conn: ConnectionCounts,
+    sink: WatchSink,
+  ): number => {
+    const pv = validatePath(str(req, 'path'), ctx.limits);
+    if (!pv.ok) throw new TreeFailure(pv.error);
+    const scopeNum = enumValue(req, 'scope');
+    const scope = SCOPES[scopeNum];
+    if (scope === undefined)
+      throw invalid(`scope ${scopeNum} is not a WatchScope (0 NODE, 1 CHILDREN, 2 SUBTREE)`);
+    const start = int(req, 'start_revision');
+    if (start < 0) throw invalid('start_revision must be >= 0');
+    const node = who === undefined ? undefined : ctx.member.tree.acl(pv.value);
+    if (node !== undefined) ctx.auth.require(node.acl, who, PERM.read, pv.value, 'watch');
+    ctx.connections.enterWatch(conn);
+    try {
+      return ctx.member.watches.open(
+        pv.value,
+        scope,
+        start,
+        ctx.member.appliedRevision,
+        sink,
+        ctx.clock.monoMs(),
+      );
+    } catch (e) {
+      ctx.connections.leaveWatch(conn);
+      throw e;
+    }
+  };
+
   const watch = (call: grpc.ServerWritableStream<unknown, Msg>): void => {
     const req = call.request;
     let id = 0;
@@ -292,30 +331,10 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
       },
     };
     try {
-      const p = str(req, 'path');
-      const pv = validatePath(p, ctx.limits);
-      if (!pv.ok) throw new TreeFailure(pv.error);
-      const scopeNum = enumValue(req, 'scope');
-      const scope = SCOPES[scopeNum];
-      if (scope === undefined)
-        throw invalid(`scope ${scopeNum} is not a WatchScope (0 NODE, 1 CHILDREN, 2 SUBTREE)`);
-      const start = int(req, 'start_revision');
-      if (start < 0) throw invalid('start_revision must be >= 0');
       who = ctx.auth.identify(call);
-      const node = who === undefined ? undefined : ctx.member.tree.acl(pv.value);
-      if (node !== undefined) ctx.auth.require(node.acl, who, PERM.read, pv.value, 'watch');
-      ctx.connections.enterWatch(conn);
+      id = openWatch(req, who, conn, sink);
       counted = true;
-      id = ctx.member.watches.open(
-        pv.value,
-        scope,
-        start,
-        ctx.member.appliedRevision,
-        sink,
-        ctx.clock.monoMs(),
-      );
     } catch (e) {
-      if (counted) ctx.connections.leaveWatch(conn);
       sink.close(e instanceof MemberError ? e : toMemberError(e));
       return;
     }
@@ -435,6 +454,14 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
     OpenSession: unary((r, d, call) => ops.openSession(r, d, budgetKey(call, ctx.auth.identify(call)))),
     CloseSession: unary((r, d) => ops.closeSession(r, d)),
     Watch: watch,
+    WatchMany: watchManyHandler({
+      connections: ctx.connections,
+      maxBacklog: ctx.member.watches.maxBacklog,
+      identify: (call) => ctx.auth.identify(call),
+      visible: (e, who) => ctx.member.tree.allowed(e.acl, who ?? [], PERM.read),
+      open: openWatch,
+      cancel: (id) => ctx.member.watches.cancel(id),
+    }),
     KeepAlive: keepAlive,
     Stream: stream,
   };

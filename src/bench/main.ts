@@ -18,7 +18,8 @@
  *   scale (needs --start-cluster; starts two clusters of its own, see src/bench/scale.ts):
  *   --znodes 10000,100000,1000000   tree sizes     --watches 1000,10000,100000   watches on one member
  *   --watch-keys N (10000)  --batch N creates per Multi (500)  --load-outstanding N Multis (8)
- *   --watch-conns N (one per 5000 watches)  --settle 2s; here --value-size defaults to 100,
+ *   --watch-conns N (one per 5000 watches)  --watch-api many|watch (many: one WatchMany stream
+ *   per connection; watch: one Watch call per watch)  --settle 2s; here --value-size defaults to 100,
  *   --clients to 64, --conns to 8 and --duration (of each put load) to 3s.
  */
 import { ArborCluster, ArborSystem } from './arbor-system.js';
@@ -27,7 +28,7 @@ import { resultsTable } from './report.js';
 import { runFailover, runLoad, runWatch, type LoadOptions, type WorkloadResult } from './workloads.js';
 import { DEFAULT_ENDPOINTS } from '../client/index.js';
 import { print } from './print.js';
-import { runScale } from './scale.js';
+import { runScale, type WatchApi } from './scale.js';
 import { scaleTables } from './scale-report.js';
 
 const WORKLOADS = ['put', 'create', 'get', 'mixed', 'watch', 'failover'] as const;
@@ -134,6 +135,11 @@ function sizesFlag(args: ReturnType<typeof parseArgs>, name: string, def: readon
   return out.sort((a, b) => a - b);
 }
 
+function watchApiFlag(v: string | undefined): WatchApi {
+  if (v === undefined || v === 'many' || v === 'watch') return v ?? 'many';
+  throw new Error(`--watch-api must be many or watch, not ${v}`);
+}
+
 async function scale(args: ReturnType<typeof parseArgs>): Promise<void> {
   if (!boolFlag(args, 'start-cluster'))
     throw new Error('scale kills and restarts members: it needs --start-cluster');
@@ -149,6 +155,7 @@ async function scale(args: ReturnType<typeof parseArgs>): Promise<void> {
     conns: Math.max(1, intFlag(args, 'conns', 8)),
     putMs: durationFlag(args, 'duration', 3_000),
     watchConns: args.flags.has('watch-conns') ? Math.max(1, intFlag(args, 'watch-conns', 1)) : undefined,
+    watchApi: watchApiFlag(args.flags.get('watch-api')),
     settleMs: durationFlag(args, 'settle', 2_000),
     startCluster: () =>
       ArborCluster.start({

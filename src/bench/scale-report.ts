@@ -83,7 +83,10 @@ export function scaleTables(r: ScaleResult): string {
     ]);
     out.push(
       '',
-      `watches on member ${opt(r.watchMember, (m) => String(m + 1))} (the leader when the sweep started)`,
+      `watches on member ${opt(r.watchMember, (m) => String(m + 1))} (the leader when the sweep started), ` +
+        (r.watchApi === 'many'
+          ? 'over WatchMany: one stream per connection'
+          : 'over Watch: one call per watch'),
       renderTable(
         [
           'watches',

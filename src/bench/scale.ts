@@ -12,7 +12,8 @@
  * Watch sweep, on a second fresh cluster holding `watchKeys` znodes: for each W in `watches`
  * (0 first, as the baseline) W watches (scope NODE, spread evenly over the znodes) are open on
  * ONE member — the leader, the member every write goes through — over `watchConns` TCP
- * connections; that member's memory is sampled, and the same put load runs twice: on znodes
+ * connections (one WatchMany stream each, or with `watchApi: 'watch'` one Watch call per
+ * watch); that member's memory is sampled, and the same put load runs twice: on znodes
  * nobody watches, and on the watched znodes (every write fires W / watchKeys events).
  *
  * The load generator shares the machine with the members, so the load average is recorded with
@@ -50,11 +51,18 @@ export interface ScaleOptions {
   readonly putMs: number;
   /** TCP connections the watches are spread over; default one per 5,000 watches. */
   readonly watchConns: number | undefined;
+  /**
+   * How watches are opened: `many` (default) multiplexes a connection's watches over one WatchMany
+   * stream; `watch` opens one Watch call (one HTTP/2 stream) per watch, the old way.
+   */
+  readonly watchApi?: WatchApi;
   /** Pause before sampling memory, so the members finish what the last step queued. */
   readonly settleMs: number;
   /** Starts a fresh cluster; each sweep gets its own and stops it. */
   readonly startCluster: () => Promise<ArborCluster>;
 }
+
+export type WatchApi = 'many' | 'watch';
 
 export interface PutSummary {
   readonly ops: number;
@@ -127,6 +135,7 @@ export interface ScaleResult {
   readonly znodes: readonly ZnodeRow[];
   /** Which member held the watches (0-based) and its role. */
   readonly watchMember: number | undefined;
+  readonly watchApi: WatchApi;
   readonly watches: readonly WatchRow[];
 }
 
@@ -391,14 +400,36 @@ async function znodeSweep(opts: ScaleOptions): Promise<ZnodeRow[]> {
   return rows;
 }
 
-/** Raw Watch streams on one member, each on its own TCP connection group. */
+type WatchManyCall = grpc.ClientDuplexStream<unknown, WatchManyRes>;
+interface WatchManyRes {
+  watchId?: string;
+  created?: boolean;
+  canceled?: boolean;
+  error?: { code?: number } | null;
+  events?: unknown[];
+}
+
+/**
+ * Raw watches on one member over `n` TCP connections: one Watch call per watch (`watch`), or one
+ * WatchMany stream per connection carrying all of that connection's watches (`many`).
+ */
 class WatchPool {
   private readonly conns: grpc.Client[];
   private readonly calls: grpc.ClientReadableStream<unknown>[] = [];
+  /** `many`: the stream of each connection, and the resolvers of creates not yet answered. */
+  private readonly streams: WatchManyCall[] = [];
+  private readonly pending = new Map<string, () => void>();
+  /** `many`: streams that ended (their creates are counted as errors, never answered). */
+  private readonly dead = new Set<number>();
+  private opened = 0;
   events = 0;
   readonly errors = new Map<string, number>();
 
-  constructor(endpoint: string, n: number) {
+  constructor(
+    endpoint: string,
+    n: number,
+    private readonly api: WatchApi,
+  ) {
     const { Arbor } = loadArborProtos();
     // A local subchannel pool per client: otherwise grpc-js shares one TCP connection between
     // every client of the same address, and every watch would sit on one connection.
@@ -412,7 +443,41 @@ class WatchPool {
   }
 
   get size(): number {
-    return this.calls.length;
+    return this.opened;
+  }
+
+  private countError(code: number): void {
+    const label = grpc.status[code] ?? String(code);
+    this.errors.set(label, (this.errors.get(label) ?? 0) + 1);
+  }
+
+  private stream(i: number): WatchManyCall {
+    const have = this.streams[i];
+    if (have) return have;
+    const conn = this.conns[i]!;
+    const call = (conn as unknown as Record<string, () => WatchManyCall>)['WatchMany']!.call(conn);
+    call.on('data', (res: WatchManyRes) => {
+      this.events += res.events?.length ?? 0;
+      if (!res.created && !res.canceled) return;
+      if (res.canceled && res.error) this.countError(res.error.code ?? grpc.status.UNKNOWN);
+      const id = res.watchId ?? '0';
+      const done = this.pending.get(id);
+      this.pending.delete(id);
+      done?.();
+    });
+    call.on('error', (e: grpc.ServiceError) => {
+      if (e.code !== grpc.status.CANCELLED) this.countError(e.code);
+      this.dead.add(i);
+      // Nothing more will be answered on this stream.
+      for (const [id, done] of this.pending) {
+        if (Number(id) % this.conns.length === i) {
+          this.pending.delete(id);
+          done();
+        }
+      }
+    });
+    this.streams[i] = call;
+    return call;
   }
 
   get connCount(): number {
@@ -421,7 +486,7 @@ class WatchPool {
 
   /** Opens watches up to `total` (watch j on scalePath(j % keys)); resolves when all are created. */
   async openTo(total: number, keys: number, label: string): Promise<void> {
-    const start = this.calls.length;
+    const start = this.opened;
     let next = start;
     let done = start;
     const progress = new Progress(label, () => [done - start, total - start, done]);
@@ -442,6 +507,19 @@ class WatchPool {
   }
 
   private open(j: number, path: string): Promise<void> {
+    this.opened++;
+    if (this.api === 'many') {
+      const i = j % this.conns.length;
+      const call = this.stream(i);
+      if (this.dead.has(i)) {
+        this.countError(grpc.status.UNAVAILABLE);
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => {
+        this.pending.set(String(j), resolve);
+        call.write({ create: { watchId: String(j), path, scope: 'NODE', startRevision: '0' } });
+      });
+    }
     const conn = this.conns[j % this.conns.length]!;
     const watch = (conn as unknown as Record<string, (req: unknown) => grpc.ClientReadableStream<unknown>>)[
       'Watch'
@@ -459,8 +537,7 @@ class WatchPool {
       });
       call.on('error', (e: grpc.ServiceError) => {
         if (e.code === grpc.status.CANCELLED) return;
-        const label = grpc.status[e.code] ?? String(e.code);
-        this.errors.set(label, (this.errors.get(label) ?? 0) + 1);
+        this.countError(e.code);
         resolve();
       });
     });
@@ -468,6 +545,7 @@ class WatchPool {
 
   close(): void {
     for (const c of this.calls) c.cancel();
+    for (const s of this.streams) s.cancel();
     for (const c of this.conns) c.close();
   }
 }
@@ -496,7 +574,11 @@ async function watchSweep(opts: ScaleOptions): Promise<{ member: number | undefi
     // Warm the members' set path (JIT, connections) so the 0-watch baseline is not a cold start.
     await putLoad(cluster, clients, UNWATCHED_KEYS, unwatchedPath, value, opts, 'scale warm-up');
     await putLoad(cluster, clients, opts.watchKeys, scalePath, value, opts, 'scale warm-up');
-    pool = new WatchPool(cluster.endpoints[member]!, opts.watchConns ?? Math.max(1, Math.ceil(max / 5_000)));
+    pool = new WatchPool(
+      cluster.endpoints[member]!,
+      opts.watchConns ?? Math.max(1, Math.ceil(max / 5_000)),
+      opts.watchApi ?? 'many',
+    );
     let base: WatchRow | undefined;
     for (const w of levels) {
       const t0 = nowMs();
@@ -580,6 +662,7 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleResult> {
     },
     znodes,
     watchMember: watches.member,
+    watchApi: opts.watchApi ?? 'many',
     watches: watches.rows,
   };
 }

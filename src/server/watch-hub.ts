@@ -68,6 +68,11 @@ export class WatchHub {
     return this.watchers.size;
   }
 
+  /** Events a lagging consumer may have queued before it is cut off (WatchMany applies it per stream). */
+  get maxBacklog(): number {
+    return this.opts.maxBacklog;
+  }
+
   /**
    * Opens a watch. `applied` is the member's applied revision right now; history replay covers
    * (startRevision-1, applied], live events follow. Throws outOfRange when history is gone.

@@ -1,0 +1,206 @@
+/**
+ * `WatchMany`: many watches multiplexed over one bidirectional stream, etcd's Watch design. A
+ * single-watch `Watch` call costs one HTTP/2 stream (and its buffers) per watch; here a client
+ * opens one stream per connection and creates and cancels watches on it by a client-chosen
+ * `watch_id`, which tags every response.
+ *
+ * Each watch is opened through the same code path as `Watch` (validation, READ check, the
+ * per-connection watch budget, the hub's replay and OUT_OF_RANGE) and filtered per event by the
+ * same READ rule. A refused or failed watch is answered with `canceled` + `error` for its id; the
+ * stream and its other watches go on.
+ *
+ * Flow control is per stream, not per watch: the hub is told every send succeeded, and the stream
+ * counts what it queued while the transport was backed up. One 'drain' clears it for every watch
+ * (telling the hub per watch would cost O(watches) per drain). A stream whose backlog passes the
+ * hub's limit is cut off with RESOURCE_EXHAUSTED, as a slow `Watch` is, so a slow consumer never
+ * blocks apply nor holds unbounded memory.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { MemberError } from '../server/errors.js';
+import type { WatchOut, WatchSink } from '../server/watch-hub.js';
+import type { TreeEvent } from '../tree/events.js';
+import type { Identity } from '../tree/acl.js';
+import type { ConnectionCounts, ConnectionLimits } from './connection-limits.js';
+import { eventToProto, u64 } from './convert.js';
+import { invalid, serviceError, toStatus } from './status.js';
+
+type Msg = Record<string, unknown>;
+type Call = grpc.ServerDuplexStream<unknown, Msg>;
+
+export interface WatchManyDeps {
+  readonly connections: ConnectionLimits;
+  /** Events a stream may have queued while backed up before it is cut off. */
+  readonly maxBacklog: number;
+  identify(call: Call): Identity | undefined;
+  /** Whether `who` may see `e` (READ on its node as of then); decided per event at delivery. */
+  visible(e: TreeEvent, who: Identity | undefined): boolean;
+  /** Validates, checks READ and the budget, counts the watch on `conn`, registers `sink`; throws on refusal. */
+  open(req: unknown, who: Identity | undefined, conn: ConnectionCounts, sink: WatchSink): number;
+  cancel(hubId: number): void;
+}
+
+export function watchManyHandler(d: WatchManyDeps): (call: Call) => void {
+  return (call) => {
+    new WatchManyStream(d, call);
+  };
+}
+
+class WatchManyStream {
+  /** Open watches: client watch_id (decimal string) → hub id. Invariant: each is counted once on `conn`. */
+  private readonly watches = new Map<string, number>();
+  /** Events (1 per other message) written while the transport was backed up; 0 after 'drain'. */
+  private backlog = 0;
+  /** Set once: no more writes, every watch is cancelled and uncounted. */
+  private closed = false;
+  private readonly conn: ConnectionCounts;
+
+  constructor(
+    private readonly d: WatchManyDeps,
+    private readonly call: Call,
+  ) {
+    this.conn = d.connections.of(call);
+    // Hold the entry even while no watch is open, so the counts of this connection stay shared.
+    d.connections.hold(this.conn);
+    call.on('data', (m: unknown) => this.control(m as Msg));
+    // A client that half-closes is done with its watches (etcd ends the stream on EOF too).
+    call.on('end', () => this.finish(undefined, true));
+    call.on('drain', () => {
+      this.backlog = 0;
+    });
+    const gone = (): void => this.finish(undefined, false);
+    call.on('cancelled', gone);
+    call.on('close', gone);
+    call.on('error', gone);
+  }
+
+  private control(m: Msg): void {
+    if (this.closed) return;
+    // Nothing thrown here may escape: it would be an uncaught exception in the member.
+    try {
+      switch (m.request) {
+        case 'create':
+          this.create(m.create as Msg);
+          return;
+        case 'cancel':
+          this.cancel(m.cancel as Msg);
+          return;
+        default:
+          throw invalid('WatchControl sets neither create nor cancel');
+      }
+    } catch (e) {
+      this.finish(e, true);
+    }
+  }
+
+  private create(req: Msg): void {
+    const wid = u64(req, 'watch_id').toString();
+    if (this.watches.has(wid)) {
+      // A client bug, not a per-watch condition: answering `canceled` for the id would read as the
+      // end of the watch that is still open under it.
+      throw invalid(`watch_id ${wid} is already open on this stream: choose a new id per watch`);
+    }
+    let who: Identity | undefined;
+    const sink: WatchSink = {
+      visible: (e) => this.d.visible(e, who),
+      send: (out) => this.send(wid, out),
+      close: (err) => this.ended(wid, err),
+    };
+    try {
+      who = this.d.identify(this.call);
+      // The hub sends `created` (and any replay) inside open, before the id is known here.
+      const id = this.d.open(req, who, this.conn, sink);
+      if (this.closed) {
+        // Those very writes overflowed the backlog and ended the stream.
+        this.d.cancel(id);
+        this.d.connections.leaveWatch(this.conn);
+        return;
+      }
+      this.watches.set(wid, id);
+    } catch (e) {
+      this.refuse(wid, e);
+    }
+  }
+
+  private cancel(req: Msg): void {
+    const wid = u64(req, 'watch_id').toString();
+    const id = this.watches.get(wid);
+    // Unknown or already over (cut off, refused): its `canceled` was sent then.
+    if (id === undefined) return;
+    this.watches.delete(wid);
+    this.d.cancel(id);
+    this.d.connections.leaveWatch(this.conn);
+    this.write({ watch_id: wid, canceled: true }, 1);
+  }
+
+  /** The hub ended a watch (member reset or shutdown); it has already forgotten it. */
+  private ended(wid: string, err: MemberError | undefined): void {
+    if (!this.watches.delete(wid)) return;
+    this.d.connections.leaveWatch(this.conn);
+    if (err) this.refuse(wid, err);
+    else this.write({ watch_id: wid, canceled: true }, 1);
+  }
+
+  private refuse(wid: string, e: unknown): void {
+    const st = toStatus(e);
+    const res: Msg = {
+      watch_id: wid,
+      canceled: true,
+      error: { code: st.code, message: st.details, failed_op: -1 },
+    };
+    if (st.compactRevision) res.compact_revision = st.compactRevision;
+    this.write(res, 1);
+  }
+
+  /** Always true for the hub: this stream, not the hub, tracks its backlog (see the file comment). */
+  private send(wid: string, out: WatchOut): boolean {
+    switch (out.type) {
+      case 'created':
+        this.write({ watch_id: wid, created: true, revision: out.revision }, 1);
+        break;
+      case 'progress':
+        // A backed-up stream will deliver newer revisions anyway; the hub skips lagging watchers too.
+        if (this.backlog === 0) this.write({ watch_id: wid, progress: true, revision: out.revision }, 1);
+        break;
+      case 'events':
+        this.write(
+          { watch_id: wid, revision: out.revision, events: out.events.map(eventToProto) },
+          out.events.length,
+          out.revision,
+        );
+        break;
+    }
+    return true;
+  }
+
+  private write(res: Msg, weight: number, revision?: number): void {
+    if (this.closed || this.call.destroyed || !this.call.writable) return;
+    if (this.call.write(res)) return;
+    this.backlog += weight;
+    if (this.backlog > this.d.maxBacklog) {
+      this.finish(
+        new MemberError(
+          'resourceExhausted',
+          `WatchMany stream too slow (over ${this.d.maxBacklog} events queued` +
+            (revision === undefined ? '' : ` at revision ${revision}`) +
+            '); open the watches again, each from the last revision it received + 1',
+        ),
+        true,
+      );
+    }
+  }
+
+  /** Ends every watch of the stream; `err` ends the call with that status, else cleanly if `endCall`. */
+  private finish(err: unknown, endCall: boolean): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const id of this.watches.values()) {
+      this.d.cancel(id);
+      this.d.connections.leaveWatch(this.conn);
+    }
+    this.watches.clear();
+    this.d.connections.release(this.conn);
+    if (!endCall || this.call.destroyed) return;
+    if (err !== undefined) this.call.emit('error', serviceError(toStatus(err)));
+    else if (this.call.writable) this.call.end();
+  }
+}
