@@ -3,7 +3,8 @@
  * 3-member cluster (refused without an admin, then anonymous writes refused and authorized ones
  * applied, surviving a restart of every member and a snapshot sent to a new member), every
  * operation under every single-permission ACL, watches that never show what the watcher may not
- * READ, the admin role on the Cluster service, and forged and expired tokens.
+ * READ, the admin role on the Cluster service, forged and expired tokens, and the audit log
+ * lines those refusals leave.
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,6 +34,20 @@ afterAll(async () => {
   closeAuthStubs();
   await c?.stop();
 });
+
+type AuditLine = Record<string, unknown>;
+
+/** The audit lines (component "audit") a member has logged so far that match `pick`, once there is one. */
+async function auditLines(id: number, pick: (l: AuditLine) => boolean): Promise<AuditLine[]> {
+  const read = (): AuditLine[] =>
+    c
+      .member(id)
+      .output.filter((s) => s.includes('"component":"audit"'))
+      .map((s) => JSON.parse(s.slice(s.indexOf('{'))) as AuditLine)
+      .filter(pick);
+  await until(() => (read().length > 0 ? true : undefined), 10_000, 'an audit line');
+  return read();
+}
 
 describe('auth enable on a live 3-member cluster', () => {
   it('is refused while no user holds the admin role', async () => {
@@ -121,6 +136,11 @@ describe('auth enable on a live 3-member cluster', () => {
       callAs(authStub(c, follower), 'Authenticate', { user: 'nobody', password: 'x' }),
     );
     expect(nobody.code).toBe(S.UNAUTHENTICATED);
+    // Each refusal is in the serving member's audit log (its own pino child logger).
+    const audit = await auditLines(follower, (l) => l.event === 'authFailed');
+    expect(audit.some((l) => l.user === 'alice' && l.reason === 'wrong password')).toBe(true);
+    expect(audit.some((l) => l.user === 'nobody' && l.reason === 'unknown user')).toBe(true);
+    expect(audit.filter((l) => l.user === undefined).length).toBeGreaterThanOrEqual(4); // the tokens
   });
 
   it('the Cluster service and user management need the admin role', async () => {
@@ -153,6 +173,11 @@ describe('auth enable on a live 3-member cluster', () => {
       });
       expect(code).toBe(S.PERMISSION_DENIED);
     }
+    const denied = await auditLines(follower, (l) => l.event === 'adminDenied');
+    expect(
+      denied.some((l) => JSON.stringify(l.identity) === '["user:alice"]' && l.op === 'removeMember'),
+    ).toBe(true);
+    expect(denied.some((l) => JSON.stringify(l.identity) === '[]' && l.op === 'transferLeader')).toBe(true);
     // Status stays open (health checks); an admin may list users.
     await call(cl, 'Status', {});
     const users = await callAs(authStub(c, follower), 'UserList', {}, rootToken);
