@@ -5,6 +5,7 @@
  * replicated user table, proven with a password/token) and `x509` (a TLS client certificate
  * subject). Pure: the server resolves who the caller is; the tree only matches strings.
  */
+import { DecodeError, type ByteReader, type ByteWriter } from '../util/bytes.js';
 import { err, ok, type Result } from '../util/result.js';
 import { treeError, type TreeError } from './errors.js';
 import { quote } from './path.js';
@@ -141,4 +142,24 @@ export function aclKey(acl: Acl): string {
 export function permName(perm: number): string {
   const names = (Object.keys(PERM) as PermName[]).filter((k) => (perm & PERM[k]) !== 0);
   return names.map((n) => n.toUpperCase()).join('|');
+}
+
+/** The binary form shared by log entries and tree records: count, then (scheme, id, perms) each. */
+export function writeAcl(w: ByteWriter, acl: Acl): void {
+  w.uvarint(acl.length);
+  for (const e of acl) w.u8(ACL_SCHEMES.indexOf(e.scheme)).string(e.id).uvarint(e.perms);
+}
+
+/** Reads what writeAcl wrote; a count above `maxEntries` is corrupt input, not an allocation. */
+export function readAcl(r: ByteReader, maxEntries: number): Acl {
+  const n = r.uvarint();
+  if (n > maxEntries) throw new DecodeError(`ACL of ${n} entries (at most ${maxEntries} possible here)`);
+  const acl: AclEntry[] = [];
+  for (let i = 0; i < n; i++) {
+    const si = r.u8();
+    const scheme = ACL_SCHEMES[si];
+    if (scheme === undefined) throw new DecodeError(`unknown ACL scheme ${si}`);
+    acl.push({ scheme, id: r.string(), perms: r.uvarint() });
+  }
+  return acl;
 }

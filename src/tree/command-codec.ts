@@ -6,7 +6,7 @@
 import { sessionId, type SessionId } from '../util/brand.js';
 import { assertNever } from '../util/assert.js';
 import { ByteReader, ByteWriter, DecodeError } from '../util/bytes.js';
-import { ACL_SCHEMES, type Acl, type AclEntry } from './acl.js';
+import { readAcl, writeAcl } from './acl.js';
 import type { Credential } from './auth-table.js';
 import {
   CREATE_MODES,
@@ -54,23 +54,6 @@ function hasCreateAcl(c: Command): boolean {
   if (c.type === 'create') return c.acl !== undefined;
   if (c.type === 'multi') return c.ops.some((op) => op.type === 'create' && op.acl !== undefined);
   return false;
-}
-
-function writeAcl(w: ByteWriter, acl: Acl): void {
-  w.uvarint(acl.length);
-  for (const e of acl) w.u8(ACL_SCHEMES.indexOf(e.scheme)).string(e.id).uvarint(e.perms);
-}
-
-function readAcl(r: ByteReader, total: number): Acl {
-  const n = readCount(r, total - r.offset);
-  const acl: AclEntry[] = [];
-  for (let i = 0; i < n; i++) {
-    const si = r.u8();
-    const scheme = ACL_SCHEMES[si];
-    if (scheme === undefined) throw new DecodeError(`unknown ACL scheme ${si}`);
-    acl.push({ scheme, id: r.string(), perms: r.uvarint() });
-  }
-  return acl;
 }
 
 function writeCredential(w: ByteWriter, c: Credential): void {
@@ -216,13 +199,13 @@ function readCommand(r: ByteReader, total: number, topLevel: boolean, extended: 
         ttlMs: r.svarint(),
         createParents: r.bool(),
       };
-      return extended && r.bool() ? { ...c, acl: readAcl(r, total) } : c;
+      return extended && r.bool() ? { ...c, acl: readAcl(r, total - r.offset) } : c;
     }
     case TAG.setAcl: {
       if (!topLevel) throw new DecodeError('setAcl inside multi');
       const path = r.string();
       const expectedAclVersion = r.svarint();
-      return { type: 'setAcl', path, expectedAclVersion, acl: readAcl(r, total) };
+      return { type: 'setAcl', path, expectedAclVersion, acl: readAcl(r, total - r.offset) };
     }
     case TAG.addUser: {
       if (!topLevel) throw new DecodeError('addUser inside multi');

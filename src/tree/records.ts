@@ -15,7 +15,7 @@
  */
 import { sessionId, type SessionId } from '../util/brand.js';
 import { ByteReader, ByteWriter, DecodeError } from '../util/bytes.js';
-import { ACL_SCHEMES, isOpenAcl, OPEN_ACL, type Acl, type AclEntry } from './acl.js';
+import { ACL_SCHEMES, isOpenAcl, OPEN_ACL, readAcl, writeAcl } from './acl.js';
 import type { AuthState, Credential, UserEntry } from './auth-table.js';
 import type { Hasher } from './digest.js';
 import type { ZPath } from './path.js';
@@ -135,24 +135,6 @@ export function encodeNode(n: Znode): Uint8Array {
   return w.finish();
 }
 
-function writeAcl(w: ByteWriter, acl: Acl): void {
-  w.uvarint(acl.length);
-  for (const e of acl) w.u8(ACL_SCHEMES.indexOf(e.scheme)).string(e.id).uvarint(e.perms);
-}
-
-function readAcl(r: ByteReader): Acl {
-  const n = r.uvarint();
-  if (n > 1024) throw new DecodeError(`ACL of ${n} entries`);
-  const acl: AclEntry[] = [];
-  for (let i = 0; i < n; i++) {
-    const si = r.u8();
-    const scheme = ACL_SCHEMES[si];
-    if (scheme === undefined) throw new DecodeError(`unknown ACL scheme ${si}`);
-    acl.push({ scheme, id: r.string(), perms: r.uvarint() });
-  }
-  return acl;
-}
-
 /** Restored payloads share slabs: a million znodes must not cost a million ArrayBuffers. */
 const restoredData = new ByteSlab();
 
@@ -181,7 +163,7 @@ export function decodeNode(b: Uint8Array): Znode {
   n.seq = r.uvarint();
   if (format === NODE_FORMAT_ACL) {
     n.aclVersion = r.uvarint();
-    n.acl = readAcl(r);
+    n.acl = readAcl(r, 1024);
   } else n.acl = OPEN_ACL;
   r.end();
   return n;
