@@ -8,7 +8,8 @@ import path from 'node:path';
 import pino from 'pino';
 import { startServer, type RunningServer } from '../../src/main.js';
 import { parseServerConfig } from '../../src/server/config.js';
-import { freePort } from '../../src/bench/proc-cluster.js';
+import { freePort, until } from '../../src/bench/proc-cluster.js';
+import { call, type Stub } from '../integration/harness.js';
 
 export interface InProcessMember {
   readonly server: RunningServer;
@@ -49,4 +50,17 @@ export async function startInProcess(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Waits until the one-member cluster behind `stub` has elected itself and serves writes. */
+export async function waitServing(stub: Stub): Promise<void> {
+  await until(
+    () =>
+      call(stub, 'Sync', { path: '/' }, 1000).then(
+        () => true,
+        () => false,
+      ),
+    20_000,
+    'the one-member cluster to serve',
+  );
 }

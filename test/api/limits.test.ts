@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { budgetKey, clientIdentity } from '../../src/api/client-identity.js';
 import { freePort, until } from '../../src/bench/proc-cluster.js';
-import { startInProcess, type InProcessMember } from './in-process.js';
+import { startInProcess, waitServing, type InProcessMember } from './in-process.js';
 import { arborStub, call, rawStatus, type GrpcError, type Msg, type Stub } from '../integration/harness.js';
 
 const MAX = {
@@ -65,15 +65,7 @@ beforeAll(async () => {
   stuck = await startInProcess(['--max-requests-per-connection', String(MAX.requests)], [nobody]);
   // The one-member cluster elects itself; wait until it serves writes.
   const s = connect(open.clientAddr);
-  await until(
-    () =>
-      call(s, 'Sync', { path: '/' }, 1000).then(
-        () => true,
-        () => false,
-      ),
-    20_000,
-    'the one-member cluster to serve',
-  );
+  await waitServing(s);
 }, 60_000);
 
 afterAll(async () => {

@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../../src/bench/proc-cluster.js';
 import { unavailable } from '../../src/server/errors.js';
-import { startInProcess, type InProcessMember } from './in-process.js';
+import { startInProcess, waitServing, type InProcessMember } from './in-process.js';
 import { ARBOR_PROTO, arborStub, call, type GrpcError, type Msg, type Stub } from '../integration/harness.js';
 import { PERMS, bearer, callAs, login } from '../integration/auth-helpers.js';
 
@@ -80,15 +80,7 @@ function watchMany(s: Stub, token?: string): Many {
 beforeAll(async () => {
   m = await startInProcess(['--max-watches-per-connection', String(MAX_WATCHES)]);
   const s = connect();
-  await until(
-    () =>
-      call(s, 'Sync', { path: '/' }, 1000).then(
-        () => true,
-        () => false,
-      ),
-    20_000,
-    'the one-member cluster to serve',
-  );
+  await waitServing(s);
 }, 60_000);
 
 afterAll(async () => {
