@@ -127,6 +127,21 @@ describe.each([
     });
   });
 
+  it('a forward in flight to a peer that leaves the configuration still gets its answer', async () => {
+    // The RemoveMember that removes the leader is forwarded to it and answered after it applied.
+    const [a, b] = await pair();
+    let answer: ((v: Uint8Array) => void) | undefined;
+    b.recorder.forwardImpl = () => new Promise<Uint8Array>((resolve) => (answer = resolve));
+    const inFlight = a.transport.forward(b.id, 'admin', enc('remove 2'), 10_000);
+    await waitFor(() => answer !== undefined, 'the request reaches the peer');
+    a.transport.setPeers(new Map([[a.id, a.addr()]]));
+    answer!(enc('removed'));
+    expect(dec(await inFlight)).toBe('removed');
+    await expect(a.transport.forward(b.id, 'k', enc('x'), 1_000)).rejects.toMatchObject({
+      code: status.UNAVAILABLE,
+    });
+  });
+
   it('fails every unanswered request when the peer goes away, then works again after it returns', async () => {
     const [a, b] = await pair();
     let arrived = 0;
