@@ -81,30 +81,7 @@ export function call(stub: Stub, method: string, req: Msg, timeoutMs: number): P
   });
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Polls `fn` until it returns something other than undefined/false. */
-export async function until<T>(
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs: number,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: last });
-    await sleep(100);
-  }
-}
+export { sleep, until } from '../../src/bench/proc-cluster.js';
 
 export const code = (e: unknown): number => (e as GrpcError).code ?? -1;
 export const arborError = (e: unknown): string =>

@@ -30,19 +30,10 @@ import { ArborStore } from '../../src/storage/arbor-store.js';
 import { treeLimits } from '../../src/tree/limits.js';
 import { nodeId, sessionId, type NodeId } from '../../src/util/brand.js';
 import { seededRng } from '../../src/util/rng.js';
+import { until as poll } from '../../src/bench/proc-cluster.js';
 
 const clock = { nowMs: () => Date.now(), monoMs: () => performance.now() };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, f: () => T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const until = <T>(what: string, f: () => T | undefined | false): Promise<T> => poll(f, 10_000, what);
 
 /** Every Raft message passes through `filter` (undefined: lost), decoded, like a network would. */
 class Hub {
