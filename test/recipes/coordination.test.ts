@@ -3,20 +3,11 @@
  * names are unique and increase per caller across a leader kill; the queue serves by priority
  * then FIFO and hands each item to exactly one consumer; barriers release together.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Barrier, DistributedQueue, DoubleBarrier, IdGenerator } from '../../src/client/recipes/index.js';
-import { Fixture, TestCluster, freshPath, until } from './helpers.js';
+import { freshPath, until, useFixture } from './helpers.js';
 
-let fx: Fixture;
-beforeAll(async () => {
-  fx = new Fixture(await TestCluster.start({ size: 3 }));
-}, 60_000);
-afterEach(async () => {
-  await fx.cleanup();
-});
-afterAll(async () => {
-  await fx?.cluster.stop();
-});
+const fx = useFixture();
 
 describe('IdGenerator', () => {
   it('hands out cluster-unique names, increasing per caller, across a leader kill', async () => {

@@ -4,7 +4,7 @@
  * member is down; the config value follows every write in order, across a leader kill, and
  * never goes back in time.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ConfigWatcher,
   ServiceDiscovery,
@@ -12,18 +12,9 @@ import {
   updateConfig,
   type ServiceInstance,
 } from '../../src/client/recipes/index.js';
-import { Fixture, SESSION_TIMEOUT_MS, TestCluster, freshPath } from './helpers.js';
+import { SESSION_TIMEOUT_MS, freshPath, useFixture } from './helpers.js';
 
-let fx: Fixture;
-beforeAll(async () => {
-  fx = new Fixture(await TestCluster.start({ size: 3 }));
-}, 60_000);
-afterEach(async () => {
-  await fx.cleanup();
-});
-afterAll(async () => {
-  await fx?.cluster.stop();
-});
+const fx = useFixture();
 
 const ids = (list: ServiceInstance<unknown>[]): string[] => list.map((i) => i.id);
 

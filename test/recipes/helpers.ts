@@ -2,6 +2,7 @@
  * Shared set-up for recipe tests: a real three-member cluster (test/integration/harness.ts)
  * and ArborClients with short retry backoff, each with its own session, closed after each test.
  */
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { ArborClient, type Session } from '../../src/client/index.js';
 import { TestCluster } from '../integration/harness.js';
 
@@ -19,7 +20,21 @@ export class Fixture {
   private readonly clients: ArborClient[] = [];
   private readonly sessions: Session[] = [];
 
-  constructor(readonly cluster: TestCluster) {}
+  private started: TestCluster | undefined;
+
+  /** The cluster; there once the file's beforeAll (see useFixture) has run. */
+  get cluster(): TestCluster {
+    if (this.started === undefined) throw new Error('the recipe fixture has no cluster yet');
+    return this.started;
+  }
+
+  async start(): Promise<void> {
+    this.started = await TestCluster.start({ size: 3 });
+  }
+
+  async stop(): Promise<void> {
+    await this.started?.stop();
+  }
 
   get endpoints(): string[] {
     return this.cluster.members.filter((m) => m.proc !== undefined).map((m) => m.clientAddr);
@@ -81,6 +96,15 @@ export class Fixture {
     this.cluster.restart(id);
     await this.cluster.waitForLeader(30_000);
   }
+}
+
+/** One three-member cluster for the test file, with clients and sessions closed after each test. */
+export function useFixture(): Fixture {
+  const fx = new Fixture();
+  beforeAll(() => fx.start(), 60_000);
+  afterEach(() => fx.cleanup());
+  afterAll(() => fx.stop());
+  return fx;
 }
 
 /** A unique directory per test, so tests in one file share a cluster without interfering. */

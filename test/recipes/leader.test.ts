@@ -3,20 +3,11 @@
  * every hand-over), hand-over on session expiry, on close and across a Raft leader kill, and
  * an observer that follows the current leader.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LeaderLatch, LeaderObserver, LeaderSelector, type Lease } from '../../src/client/recipes/index.js';
-import { Fixture, TestCluster, freshPath, until } from './helpers.js';
+import { freshPath, until, useFixture } from './helpers.js';
 
-let fx: Fixture;
-beforeAll(async () => {
-  fx = new Fixture(await TestCluster.start({ size: 3 }));
-}, 60_000);
-afterEach(async () => {
-  await fx.cleanup();
-});
-afterAll(async () => {
-  await fx?.cluster.stop();
-});
+const fx = useFixture();
 
 describe('LeaderLatch', () => {
   it('a leader partitioned away with its member steps down before anyone else leads', async () => {

@@ -3,23 +3,14 @@
  * (fencing tokens only increase, a stale holder's write is refused), under a leader kill, a
  * session expiry and a member kill; read/write and semaphore rules; no herd effect.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ArborClient } from '../../src/client/index.js';
 import { exclusive, kindOf, type Plan } from '../../src/client/recipes/contend.js';
 import { LockLostError, Mutex, ReadWriteLock, Semaphore } from '../../src/client/recipes/index.js';
 import { readerPlan, semaphorePlan } from '../../src/client/recipes/lock.js';
-import { Fixture, TestCluster, freshPath, until } from './helpers.js';
+import { freshPath, until, useFixture } from './helpers.js';
 
-let fx: Fixture;
-beforeAll(async () => {
-  fx = new Fixture(await TestCluster.start({ size: 3 }));
-}, 60_000);
-afterEach(async () => {
-  await fx.cleanup();
-});
-afterAll(async () => {
-  await fx?.cluster.stop();
-});
+const fx = useFixture();
 
 async function makeResource(client: ArborClient): Promise<string> {
   const path = freshPath('resource');
