@@ -10,7 +10,7 @@ import { sleep } from '../abort.js';
 import type { ArborClient } from '../client.js';
 import { FailedPreconditionError, NodeExistsError, NoNodeError, toArborError } from '../errors.js';
 import type { CallOptions, Data } from '../types.js';
-import { anySignal, throwIfAborted, timeoutSignal, nextChange } from './internal.js';
+import { changeUntil, throwIfAborted } from './internal.js';
 
 export interface Codec<T> {
   decode(data: Buffer): T;
@@ -79,17 +79,9 @@ export class ConfigWatcher<T> extends EventEmitter<ConfigWatcherEvents<T>> {
     opts: { signal?: AbortSignal; timeoutMs?: number } = {},
   ): Promise<T | undefined> {
     await this.ready();
-    const timeout = timeoutSignal(opts.timeoutMs, `waiting for ${this.path}`);
-    const signal = anySignal(opts.signal, timeout.signal, this.stop.signal);
-    try {
-      while (!pred(this.current, this.rev)) {
-        throwIfAborted(signal);
-        await nextChange(this, signal);
-      }
-      return this.current;
-    } finally {
-      timeout.dispose();
-    }
+    const holds = (): boolean => pred(this.current, this.rev);
+    await changeUntil(this, holds, `waiting for ${this.path}`, opts, this.stop.signal);
+    return this.current;
   }
 
   async close(): Promise<void> {

@@ -14,14 +14,12 @@ import { NodeExistsError, NoNodeError, toArborError } from '../errors.js';
 import type { Session } from '../session.js';
 import type { CallOptions } from '../types.js';
 import {
-  anySignal,
+  changeUntil,
   deleteIfExists,
   ensurePath,
   joinPath,
   sessionEndSignal,
   throwIfAborted,
-  timeoutSignal,
-  nextChange,
 } from './internal.js';
 
 export interface ServiceInstance<M = Record<string, unknown>> {
@@ -171,17 +169,9 @@ export class ServiceDiscovery<M = Record<string, unknown>> extends EventEmitter<
     opts: { signal?: AbortSignal; timeoutMs?: number } = {},
   ): Promise<ServiceInstance<M>[]> {
     await this.ready();
-    const timeout = timeoutSignal(opts.timeoutMs, `waiting for instances of ${this.group}`);
-    const signal = anySignal(opts.signal, timeout.signal, this.stop.signal);
-    try {
-      while (!pred(this.instances())) {
-        throwIfAborted(signal);
-        await nextChange(this, signal);
-      }
-      return this.instances();
-    } finally {
-      timeout.dispose();
-    }
+    const what = `waiting for instances of ${this.group}`;
+    await changeUntil(this, () => pred(this.instances()), what, opts, this.stop.signal);
+    return this.instances();
   }
 
   async close(): Promise<void> {

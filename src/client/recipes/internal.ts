@@ -193,11 +193,33 @@ export function timeoutSignal(
   return { signal: ac.signal, dispose: () => clearTimeout(timer) };
 }
 
-/** Resolves at the object's next 'change' event, or when `signal` aborts (the caller re-checks). */
-export function nextChange(
-  source: { on(e: 'change', f: () => void): unknown; off(e: 'change', f: () => void): unknown },
-  signal: AbortSignal,
+/**
+ * Waits, one 'change' event at a time, until `holds()`: checked now, then after every change;
+ * bounded by `opts.timeoutMs` (DeadlineError), `opts.signal` and the owner's `stop`.
+ */
+export async function changeUntil(
+  source: ChangeSource,
+  holds: () => boolean,
+  what: string,
+  opts: { readonly signal?: AbortSignal; readonly timeoutMs?: number },
+  stop: AbortSignal,
 ): Promise<void> {
+  const timeout = timeoutSignal(opts.timeoutMs, what);
+  const signal = anySignal(opts.signal, timeout.signal, stop);
+  try {
+    while (!holds()) {
+      throwIfAborted(signal);
+      await nextChange(source, signal);
+    }
+  } finally {
+    timeout.dispose();
+  }
+}
+
+type ChangeSource = { on(e: 'change', f: () => void): unknown; off(e: 'change', f: () => void): unknown };
+
+/** Resolves at the object's next 'change' event, or when `signal` aborts (the caller re-checks). */
+export function nextChange(source: ChangeSource, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve) => {
     const done = (): void => {
       source.off('change', done);

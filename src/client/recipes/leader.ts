@@ -25,7 +25,7 @@ import {
   throwIfAborted,
   timeoutSignal,
   waitForEvent,
-  nextChange,
+  changeUntil,
 } from './internal.js';
 import { Lease } from './lease.js';
 import { Mutex } from './lock.js';
@@ -260,17 +260,9 @@ export class LeaderObserver extends EventEmitter<LeaderObserverEvents> {
     opts: { signal?: AbortSignal; timeoutMs?: number } = {},
   ): Promise<LeaderInfo | undefined> {
     await this.ready();
-    const timeout = timeoutSignal(opts.timeoutMs, `waiting for a leader of ${this.path}`);
-    const signal = anySignal(opts.signal, timeout.signal, this.stop.signal);
-    try {
-      while (!pred(this.leader)) {
-        throwIfAborted(signal);
-        await nextChange(this, signal);
-      }
-      return this.leader;
-    } finally {
-      timeout.dispose();
-    }
+    const what = `waiting for a leader of ${this.path}`;
+    await changeUntil(this, () => pred(this.leader), what, opts, this.stop.signal);
+    return this.leader;
   }
 
   async close(): Promise<void> {
