@@ -1,6 +1,14 @@
 /** Public surface of the Raft core for the server. */
 export { RawNode } from './raw-node.js';
-export type { Ready, RaftStatus, PeerProgress, RaftConfig, ProposeError, StepError } from './raw-node.js';
+export type {
+  Ready,
+  EarlyReady,
+  RaftStatus,
+  PeerProgress,
+  RaftConfig,
+  ProposeError,
+  StepError,
+} from './raw-node.js';
 export { MemoryStorage } from './memory-storage.js';
 export type { Message, MessageType } from './messages.js';
 export {

@@ -162,11 +162,13 @@ export class RaftLog {
     return this.committed > Math.max(this.applying, this.firstIndex() - 1);
   }
 
-  /** The next batch to apply: (applying, committed], limited to maxApplyingSize bytes. */
-  nextCommittedEnts(): Entry[] {
+  /** The next batch to apply: (applying, min(committed, upTo)], limited to maxApplyingSize bytes. */
+  nextCommittedEnts(upTo = Number.POSITIVE_INFINITY): Entry[] {
     if (!this.hasNextCommittedEnts()) return [];
     const lo = Math.max(this.applying + 1, this.firstIndex()) as LogIndex;
-    return this.slice(lo, (this.committed + 1) as LogIndex, this.maxApplyingSize);
+    const hi = Math.min(this.committed, upTo);
+    if (hi < lo) return [];
+    return this.slice(lo, (hi + 1) as LogIndex, this.maxApplyingSize);
   }
 
   appliedTo(i: LogIndex): void {

@@ -133,14 +133,25 @@ export class Raft {
     this.trk.applyConf(conf, (this.log.lastIndex() + 1) as LogIndex);
     if (hardState.term !== 0 || hardState.commit !== 0 || hardState.vote !== NO_NODE) {
       invariant(
-        hardState.commit >= this.log.committed && hardState.commit <= this.log.lastIndex(),
-        `raft: hard state commit ${hardState.commit} outside [${this.log.committed}, ${this.log.lastIndex()}]`,
+        hardState.commit <= this.log.lastIndex(),
+        `raft: hard state commit ${hardState.commit} beyond the last log index ${this.log.lastIndex()}`,
       );
-      this.log.committed = hardState.commit;
+      // A stored commit below the snapshot is stale, not wrong: entries are applied (and compacted
+      // into a snapshot) while the hard state that records their commit may still be in flight.
+      this.log.committed = Math.max(hardState.commit, this.log.committed) as LogIndex;
       this.term = hardState.term;
       this.vote = hardState.vote;
     }
-    if (cfg.applied !== undefined && cfg.applied > this.log.applied) this.log.appliedTo(cfg.applied);
+    if (cfg.applied !== undefined && cfg.applied > this.log.applied) {
+      // Only committed entries are applied, so the applied index is a commit index too; it may be
+      // ahead of the stored one (entries applied while the next hard state was being written).
+      invariant(
+        cfg.applied <= this.log.lastIndex(),
+        `raft: applied ${cfg.applied} beyond the last log index ${this.log.lastIndex()}`,
+      );
+      this.log.commitTo(cfg.applied);
+      this.log.appliedTo(cfg.applied);
+    }
     this.becomeFollower(this.term, NO_NODE);
   }
 

@@ -15,7 +15,10 @@
  *       4. advance(rd).
  *
  * At most one Ready is outstanding: hasReady() is false until advance() is called for it.
- * Input may still be stepped in between; its output goes into the next Ready.
+ * Input may still be stepped in between; its output goes into the next Ready, except what
+ * readyWhilePersisting() hands out early (committed entries, read states and a leader's messages),
+ * so one fsync in flight does not hold up applying and replicating (etcd's asynchronous storage
+ * writes, with one write in flight).
  */
 import { invariant } from '../util/assert.js';
 import type { LogIndex, NodeId, Term } from '../util/brand.js';
@@ -63,6 +66,15 @@ export interface Ready {
   readonly readStates: readonly ReadState[];
   /** Whether the persist step must fsync (new entries, or term/vote changed). */
   readonly mustSync: boolean;
+}
+
+/** What may be handled while the outstanding Ready's persist is still in flight. */
+export interface EarlyReady {
+  /** Apply in order, after any committed entries handed out before. */
+  readonly committedEntries: readonly Entry[];
+  /** Send now: a leader's appends, heartbeats and read answers (they promise nothing unpersisted). */
+  readonly messages: readonly Message[];
+  readonly readStates: readonly ReadState[];
 }
 
 export interface PeerProgress {
@@ -217,6 +229,50 @@ export class RawNode {
     r.outboxReleased();
     this.outstanding = rd;
     return rd;
+  }
+
+  /**
+   * While the outstanding Ready is being persisted: committed entries up to what storage holds or
+   * is writing (an apply recorded before its log entry is written could outlive a crash that the
+   * entry does not), read states, and the messages of a leader whose outstanding Ready changed
+   * neither term nor vote and that has led ever since (the sendBeforePersist rule; a member that
+   * stepped down may owe a vote or an ack, which must wait for the fsync). Undefined when nothing
+   * is due or no Ready is outstanding.
+   */
+  readyWhilePersisting(): EarlyReady | undefined {
+    const rd = this.outstanding;
+    if (rd === undefined) return undefined;
+    const r = this.raft;
+    const log = r.log;
+    const lastOut = rd.entries[rd.entries.length - 1];
+    const committedEntries = log.nextCommittedEnts(Math.max(log.unstable.offset - 1, lastOut?.index ?? 0));
+    const last = committedEntries[committedEntries.length - 1];
+    if (last !== undefined) {
+      log.applying = last.index;
+      r.reduceUncommittedSize(committedEntries);
+    }
+    const leading =
+      rd.sendBeforePersist &&
+      r.role === 'leader' &&
+      r.term === this.prevHard.term &&
+      r.vote === this.prevHard.vote;
+    const messages = leading && r.msgs.length > 0 ? r.msgs : [];
+    if (messages.length > 0) {
+      r.msgs = [];
+      r.outboxReleased();
+    }
+    const readStates = r.readStates;
+    if (readStates.length > 0) r.readStates = [];
+    if (committedEntries.length === 0 && messages.length === 0 && readStates.length === 0) return undefined;
+    return { committedEntries, messages, readStates };
+  }
+
+  /**
+   * The server applied entries up to `i` (in memory; it need not wait for advance()). Lets the
+   * leader accept the next configuration change as soon as the previous one is applied.
+   */
+  appliedTo(i: LogIndex): void {
+    this.raft.log.appliedTo(i);
   }
 
   /** The Ready was persisted, sent and applied. */

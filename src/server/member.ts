@@ -155,6 +155,7 @@ export class Member implements PeerHandlerPort {
   private appliedTerm = 0;
   private conf: ConfState = { voters: [], learners: [] };
   private book = new Map<NodeId, MemberInfo>();
+  private encodedBook: { book: Map<NodeId, MemberInfo>; bytes: Uint8Array } | undefined;
   private lastCompacted = 0;
   /** The index of the snapshot image onSnapshot installed and the core has yet to hand back. */
   private stagedSnapshot = -1;
@@ -172,6 +173,9 @@ export class Member implements PeerHandlerPort {
   private touching = false;
 
   private pumping = false;
+  /** The Ready loop waits for a synced persist: handleEarly may run. */
+  private persisting = false;
+  private earlyScheduled = false;
   private again = false;
   private installing = false;
   private stopped = false;
@@ -561,6 +565,10 @@ export class Member implements PeerHandlerPort {
     if (this.stopped) return;
     if (this.pumping) {
       this.again = true;
+      if (this.persisting && !this.earlyScheduled) {
+        this.earlyScheduled = true;
+        setImmediate(() => this.handleEarly());
+      }
       return;
     }
     this.pumping = true;
@@ -630,12 +638,38 @@ export class Member implements PeerHandlerPort {
       // Only the commit index changed: nothing below promises it is on disk, so the loop does not
       // wait behind an fsync in flight. The write still lands in order; a failure stops the member.
       persisted.catch((e: unknown) => this.die(e));
-    } else if (persisted) await persisted;
+    } else if (persisted) {
+      this.persisting = true;
+      try {
+        await persisted;
+      } finally {
+        this.persisting = false;
+      }
+    }
     if (rd.entries.length > 0) this.mem.append(rd.entries);
     if (rd.hardState) this.mem.setHardState(rd.hardState);
     if (!rd.sendBeforePersist) for (const m of rd.messages) this.sendMessage(m);
     for (const rs of rd.readStates) this.reads.onReadState(rs.ctx, rs.index);
     this.node.advance(rd);
+    this.reads.serve(this.applied);
+  }
+
+  /**
+   * Input that arrived while the Ready loop waits for an fsync: commits are applied (and answered),
+   * reads served and a leader's appends sent now instead of one fsync later (RawNode
+   * readyWhilePersisting). On a leader, queued proposals join the log now, so their appends leave
+   * while its previous batch is still being written.
+   */
+  private handleEarly(): void {
+    this.earlyScheduled = false;
+    if (!this.persisting || this.stopped || this.installing) return;
+    if (this.isLeader()) this.flushProposals();
+    this.flushReads();
+    const early = this.node.readyWhilePersisting();
+    if (early === undefined) return;
+    for (const m of early.messages) this.sendMessage(m);
+    if (early.committedEntries.length > 0) this.applyEntries(early.committedEntries);
+    for (const rs of early.readStates) this.reads.onReadState(rs.ctx, rs.index);
     this.reads.serve(this.applied);
   }
 
@@ -665,6 +699,7 @@ export class Member implements PeerHandlerPort {
         this.metrics.proposalCommitted();
       }
     }
+    this.node.appliedTo(logIndex(this.applied));
     const meta = this.appliedMetaNow();
     const changes = this.tree.takeChanges();
     const written = this.opts.storage.commitApply(meta, changes);
@@ -699,6 +734,7 @@ export class Member implements PeerHandlerPort {
   private applyConfChange(cc: ConfChange): void {
     this.conf = this.node.applyConfChange(cc);
     this.mem.setConf(this.conf);
+    this.encodedBook = undefined;
     if (cc.type === 'removeNode') this.book.delete(cc.nodeId);
     else if (cc.context.length > 0) {
       const info = decodeMemberInfo(cc.context);
@@ -710,12 +746,19 @@ export class Member implements PeerHandlerPort {
     );
   }
 
+  /** The address book as stored with every apply batch, encoded again only when it changed. */
+  private bookBytes(): Uint8Array {
+    if (this.encodedBook?.book !== this.book)
+      this.encodedBook = { book: this.book, bytes: encodeAddressBook(this.book) };
+    return this.encodedBook.bytes;
+  }
+
   private appliedMetaNow(): AppliedMeta {
     return {
       index: logIndex(this.applied),
       term: this.appliedTerm,
       conf: this.conf,
-      extra: encodeAddressBook(this.book),
+      extra: this.bookBytes(),
     };
   }
 

@@ -25,10 +25,11 @@ function node(
   opts: Partial<RaftConfig> = {},
   ents: Entry[] = [],
   term = 0,
+  commit = 0,
 ): { raw: RawNode; st: MemoryStorage } {
   const st = new MemoryStorage({ voters: voters.map(n), learners: [] });
   st.append(ents);
-  st.setHardState({ term: tm(term), vote: n(0), commit: li(0) });
+  st.setHardState({ term: tm(term), vote: n(0), commit: li(commit) });
   const raw = new RawNode(
     {
       id: n(id),
@@ -71,6 +72,27 @@ function makeLeader(raw: RawNode, st: MemoryStorage, voters: number[]): Message[
       raw.step({ type: 'voteResp', from: n(v), to: raw.status().id, term, reject: false });
   expect(raw.status().role).toBe('leader');
   return [...msgs, ...drain(raw, st).msgs];
+}
+
+/** A leader of {1,2,3} whose followers both hold its no-op: replicating, nothing in flight. */
+function replicatingLeader(): {
+  l: RawNode;
+  ls: MemoryStorage;
+  start: LogIndex;
+  ack: (from: number, index: LogIndex) => void;
+} {
+  const { raw: l, st: ls } = node(1, [1, 2, 3], {}, [], 0);
+  makeLeader(l, ls, [1, 2, 3]);
+  const term = l.status().term;
+  const start = l.status().lastIndex;
+  const ack = (from: number, index: LogIndex): void => {
+    const m = { type: 'appResp', from: n(from), to: n(1), term, index, reject: false } as const;
+    expect(l.step({ ...m, rejectHint: index, logTerm: tm(0) }).ok).toBe(true);
+  };
+  ack(2, start);
+  ack(3, start);
+  drain(l, ls);
+  return { l, ls, start, ack };
 }
 
 describe('RawNode', () => {
@@ -258,17 +280,7 @@ describe('RawNode', () => {
   });
 
   it('a leader sends its appends before persisting, and commits only what a quorum holds durably', () => {
-    const { raw: l, st: ls } = node(1, [1, 2, 3], {}, [], 0);
-    makeLeader(l, ls, [1, 2, 3]);
-    const term = l.status().term;
-    const start = l.status().lastIndex;
-    const ack = (from: number, index: LogIndex): void => {
-      const m = { type: 'appResp', from: n(from), to: n(1), term, index, reject: false } as const;
-      expect(l.step({ ...m, rejectHint: index, logTerm: tm(0) }).ok).toBe(true);
-    };
-    ack(2, start); // both followers hold the leader's no-op: replicating, nothing in flight
-    ack(3, start);
-    drain(l, ls);
+    const { l, ls, start, ack } = replicatingLeader();
     expect(l.status().commit).toBe(start);
     expect(l.propose([new Uint8Array(5)]).ok).toBe(true);
     const rd = l.ready();
@@ -282,5 +294,75 @@ describe('RawNode', () => {
     ls.append(rd.entries);
     l.advance(rd);
     expect(l.status().commit).toBe(idx);
+  });
+
+  it('while a leader persists: a quorum of followers commits, entries apply and appends go out', () => {
+    const { l, ls, start, ack } = replicatingLeader();
+    expect(l.propose([new Uint8Array(5)]).ok).toBe(true);
+    const rd = l.ready();
+    expect(l.readyWhilePersisting()).toBeUndefined(); // nothing new yet
+    const idx = li(start + 1);
+    ack(2, idx);
+    ack(3, idx); // two durable copies of three: committed although the leader's fsync is pending
+    expect(l.status().commit).toBe(idx);
+    // A proposal made meanwhile replicates at once; the commit reaches the followers too.
+    expect(l.propose([new Uint8Array(6)]).ok).toBe(true);
+    const early = l.readyWhilePersisting();
+    expect(early?.committedEntries.map((e) => e.index)).toEqual([idx]);
+    const apps = (early?.messages ?? []).filter((m) => m.type === 'app');
+    expect([...new Set(apps.map((m) => m.to))].sort()).toEqual([2, 3]); // the commit, the new entry
+    expect(apps.some((m) => m.type === 'app' && m.entries.some((e) => e.index === idx + 1))).toBe(true);
+    l.appliedTo(idx);
+    expect(l.status().applied).toBe(idx);
+    expect(l.readyWhilePersisting()).toBeUndefined(); // handed out once
+    ls.append(rd.entries);
+    l.advance(rd);
+    // The next Ready persists the proposal made meanwhile and does not apply idx again.
+    const next = l.ready();
+    expect(next.entries.map((e) => e.index)).toEqual([idx + 1]);
+    expect(next.committedEntries).toEqual([]);
+  });
+
+  it('while a follower persists: commits apply only up to the entries being written; acks wait', () => {
+    const { raw: f, st: fs } = node(2, [1, 2, 3], {}, [], 0);
+    const app = (index: number, logTerm: number, entries: Entry[], commit: number): void => {
+      const m: Message = {
+        type: 'app',
+        from: n(1),
+        to: n(2),
+        term: tm(1),
+        index: li(index),
+        logTerm: tm(logTerm),
+        entries,
+        commit: li(commit),
+      };
+      expect(f.step(m).ok).toBe(true);
+    };
+    app(0, 0, [E(1, 1), E(2, 1)], 0);
+    const rd = f.ready(); // persisting entries 1..2
+    expect(rd.entries.map((e) => e.index)).toEqual([1, 2]);
+    expect(rd.messages.some((m) => m.type === 'appResp')).toBe(true);
+    // The leader commits 3 and sends it along with entry 3, which is not being written yet.
+    app(2, 1, [E(3, 1)], 3);
+    const early = f.readyWhilePersisting();
+    expect(early?.committedEntries.map((e) => e.index)).toEqual([1, 2]);
+    expect(early?.messages).toEqual([]); // the ack of entry 3 promises a write not yet made
+    fs.append(rd.entries);
+    if (rd.hardState) fs.setHardState(rd.hardState);
+    f.advance(rd);
+    const next = f.ready();
+    expect(next.entries.map((e) => e.index)).toEqual([3]);
+    expect(next.committedEntries.map((e) => e.index)).toEqual([3]);
+    expect(
+      next.messages.filter((m) => m.type === 'appResp').map((m) => m.type === 'appResp' && m.index),
+    ).toEqual([3]);
+  });
+
+  it('restarts with a stored commit below the applied index (its hard state was still being written)', () => {
+    const { raw } = node(1, [1, 2, 3], { applied: li(3) }, [E(1, 1), E(2, 1), E(3, 1), E(4, 1)], 1, 2);
+    expect(raw.status().commit).toBe(3);
+    expect(raw.status().applied).toBe(3);
+    expect(raw.hasReady()).toBe(true);
+    expect(raw.ready().hardState?.commit).toBe(3);
   });
 });

@@ -200,7 +200,12 @@ export class SimCluster {
   crash(id: number): void {
     const n = this.node(id);
     n.raw = undefined; // unhandled Ready state (unstable entries, outbox) is lost
-    n.inFlight = undefined; // ...and so is a persist still in flight
+    // ...and so may be a persist still in flight, unless applies written after it survive (this
+    // model keeps the state machine, as a member keeps its applied tree: the log write is first).
+    const rd = n.inFlight;
+    if (rd !== undefined && (n.sm.applied > n.storage.lastIndex() || this.rng.float() < 0.5))
+      this.persistReady(n, rd);
+    n.inFlight = undefined;
     n.reads = [];
     this.log.push(`${this.now} crash ${id}`);
   }
@@ -240,9 +245,13 @@ export class SimCluster {
     for (const n of this.nodes.values()) {
       const rd = n.inFlight;
       if (rd !== undefined) {
-        if (this.rng.float() < 0.5) continue; // a slow disk: still syncing
+        if (this.rng.float() < 0.5) {
+          // A slow disk, still syncing: what the server may handle meanwhile.
+          this.handleEarly(n);
+          continue;
+        }
         n.inFlight = undefined;
-        this.finishReady(n, rd, true);
+        this.finishReady(n, rd, rd.sendBeforePersist, true);
       }
       while (n.raw?.hasReady() === true) this.handleReady(n);
     }
@@ -311,18 +320,84 @@ export class SimCluster {
   private handleReady(n: SimNode): void {
     const raw = n.raw as RawNode;
     const rd: Ready = raw.ready();
-    if (rd.sendBeforePersist && rd.entries.length > 0 && this.rng.float() < 0.5) {
-      // 0. a leader's appends leave before its own fsync completes; the rest happens next turn
-      for (const m of rd.messages) this.net.send(this.maybeLaterSnapshot(n, m), this.now);
+    const persists = rd.entries.length > 0 || rd.hardState !== undefined;
+    if (persists && rd.snapshot === undefined && this.rng.float() < 0.5) {
+      // The fsync completes in a later turn. As in the server: a leader's appends leave before
+      // it, committed entries are applied at once (their apply is written after the log).
+      if (rd.sendBeforePersist)
+        for (const m of rd.messages) this.net.send(this.maybeLaterSnapshot(n, m), this.now);
+      if (this.applyCommitted(n, rd.committedEntries)) return;
       n.inFlight = rd;
       return;
     }
-    this.finishReady(n, rd, false);
+    this.finishReady(n, rd, false, false);
   }
 
-  private finishReady(n: SimNode, rd: Ready, sent: boolean): void {
+  /** Input handled while n's persist is in flight (RawNode.readyWhilePersisting). */
+  private handleEarly(n: SimNode): void {
+    const raw = n.raw;
+    if (raw === undefined) return;
+    const early = raw.readyWhilePersisting();
+    if (early === undefined) return;
+    for (const m of early.messages) this.net.send(this.maybeLaterSnapshot(n, m), this.now);
+    if (this.applyCommitted(n, early.committedEntries)) return;
+    const last = early.committedEntries[early.committedEntries.length - 1];
+    if (last !== undefined) raw.appliedTo(last.index);
+    this.takeReadStates(n, early.readStates);
+    this.serveReads(n);
+  }
+
+  /** Applies entries in order; true when n applied its own removal and shut down. */
+  private applyCommitted(n: SimNode, entries: readonly Entry[]): boolean {
     const raw = n.raw as RawNode;
-    // 1. persist
+    let removedSelf = false;
+    for (const e of entries) {
+      if (e.index !== n.sm.applied + 1) fail(`node ${n.id}: applying ${e.index} after ${n.sm.applied}`);
+      if (e.type === EntryType.ConfChange) {
+        const cc = decodeConfChange(e.data);
+        const conf = raw.applyConfChange(cc);
+        n.storage.setConf(conf);
+        n.sm.conf = conf;
+        if (cc.type === 'removeNode' && cc.nodeId === n.id) removedSelf = true;
+        this.log.push(
+          `${this.now} node ${n.id} applied ${cc.type} ${cc.nodeId} -> ${conf.voters.join(',')}|${conf.learners.join(',')}`,
+        );
+      }
+      this.applyEntry(n, e);
+    }
+    if (removedSelf) {
+      // The server shuts down once it has applied its own removal.
+      n.removed = true;
+      n.raw = undefined;
+      n.inFlight = undefined;
+      this.log.push(`${this.now} node ${n.id} removed, shutting down`);
+    }
+    return removedSelf;
+  }
+
+  private takeReadStates(n: SimNode, readStates: Ready['readStates']): void {
+    for (const rs of readStates) {
+      const ctx = dec.decode(rs.ctx);
+      const r = n.reads.find((x) => x.ctx === ctx);
+      if (r !== undefined && r.index === undefined) r.index = rs.index;
+    }
+  }
+
+  private finishReady(n: SimNode, rd: Ready, sent: boolean, applied: boolean): void {
+    const raw = n.raw as RawNode;
+    this.persistReady(n, rd);
+    // 2. send (only now that the above is durable)
+    if (!sent) for (const m of rd.messages) this.net.send(this.maybeLaterSnapshot(n, m), this.now);
+    // 3. apply
+    if (!applied && this.applyCommitted(n, rd.committedEntries)) return;
+    this.takeReadStates(n, rd.readStates);
+    raw.advance(rd);
+    this.serveReads(n);
+    this.maybeCompact(n);
+  }
+
+  /** Step 1 of a Ready: the snapshot, entries and hard state become durable. */
+  private persistReady(n: SimNode, rd: Ready): void {
     if (rd.snapshot !== undefined) this.installSnapshot(n, rd.snapshot);
     if (rd.entries.length > 0) {
       for (const e of rd.entries) {
@@ -340,38 +415,6 @@ export class SimCluster {
       }
       n.persistedCommit = rd.hardState.commit;
       n.storage.setHardState(rd.hardState);
-    }
-    // 2. send (only now that the above is durable)
-    if (!sent) for (const m of rd.messages) this.net.send(this.maybeLaterSnapshot(n, m), this.now);
-    // 3. apply
-    let removedSelf = false;
-    for (const e of rd.committedEntries) {
-      if (e.index !== n.sm.applied + 1) fail(`node ${n.id}: applying ${e.index} after ${n.sm.applied}`);
-      if (e.type === EntryType.ConfChange) {
-        const cc = decodeConfChange(e.data);
-        const conf = raw.applyConfChange(cc);
-        n.storage.setConf(conf);
-        n.sm.conf = conf;
-        if (cc.type === 'removeNode' && cc.nodeId === n.id) removedSelf = true;
-        this.log.push(
-          `${this.now} node ${n.id} applied ${cc.type} ${cc.nodeId} -> ${conf.voters.join(',')}|${conf.learners.join(',')}`,
-        );
-      }
-      this.applyEntry(n, e);
-    }
-    for (const rs of rd.readStates) {
-      const ctx = dec.decode(rs.ctx);
-      const r = n.reads.find((x) => x.ctx === ctx);
-      if (r !== undefined && r.index === undefined) r.index = rs.index;
-    }
-    raw.advance(rd);
-    this.serveReads(n);
-    this.maybeCompact(n);
-    if (removedSelf) {
-      // The server shuts down once it has applied its own removal.
-      n.removed = true;
-      n.raw = undefined;
-      this.log.push(`${this.now} node ${n.id} removed, shutting down`);
     }
   }
 
@@ -407,7 +450,8 @@ export class SimCluster {
   /** Models the transport streaming the newest image instead of the planned one (see brief). */
   private maybeLaterSnapshot(n: SimNode, m: Message): Message {
     if (m.type !== 'snap' || this.rng.float() >= (this.opts.laterSnapshot ?? 0)) return m;
-    if (n.sm.applied <= m.snapshot.meta.index) return m;
+    // An image is taken of what is written; applies of entries still in flight are not yet.
+    if (n.sm.applied <= m.snapshot.meta.index || n.sm.applied > n.storage.lastIndex()) return m;
     n.storage.createSnapshot(n.sm.applied as LogIndex, n.sm.conf, enc.encode(String(n.sm.hash)));
     return { ...m, snapshot: n.storage.snapshot() };
   }
