@@ -3,7 +3,7 @@
  * sizes, one side-by-side table. Each system gets a fresh local 3-member cluster of its own
  * (started here, one system at a time so they never compete for CPU, killed and removed after).
  *
- *   node dist/bench/compare.js [--duration 10s] [--value-size 256] [--keys 1000] [--kills 3]
+ *   node dist/bench/compare.js [--duration 10s] [--warmup 2s] [--value-size 256] [--keys 1000] [--kills 3]
  *                              [--systems arbor,arbor-unary,etcd,zookeeper] [--json]
  */
 import { ArborCluster, ArborSystem } from './arbor-system.js';
@@ -114,6 +114,7 @@ async function main(): Promise<void> {
           valueSize: intFlag(args, 'value-size', 256),
           keys: intFlag(args, 'keys', 1000),
           durationMs: durationFlag(args, 'duration', 10_000),
+          warmupMs: durationFlag(args, 'warmup', 2_000),
           total: undefined,
           readRatio: 0.9,
           watchers: 2,

@@ -10,6 +10,7 @@
  *   --conns N             client connections (ArborClient instances; default 1)
  *   --value-size B        value size (default 256)      --keys N   key space (default 1000)
  *   --duration 10s | --total N                          --read-ratio 0.9 (mixed)
+ *   --warmup 2s           the same load, unrecorded, before the clock starts (0: from cold)
  *   --transport stream|unary|both (default stream)      --watchers N (watch; default 2)
  *   --kills N (failover; default 3)                     --json
  *   --tick-ms, --election-ticks, --member-args "..."    (for --start-cluster)
@@ -85,6 +86,7 @@ async function main(): Promise<void> {
       valueSize: intFlag(args, 'value-size', 256),
       keys: intFlag(args, 'keys', 1000),
       durationMs: durationFlag(args, 'duration', 10_000),
+      warmupMs: durationFlag(args, 'warmup', 2_000),
       total: args.flags.has('total') ? intFlag(args, 'total', 0) : undefined,
       readRatio: Number(args.flags.get('read-ratio') ?? '0.9'),
       watchers: intFlag(args, 'watchers', Math.max(1, endpoints.length - 1)),

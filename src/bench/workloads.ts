@@ -21,6 +21,11 @@ export interface LoadOptions {
   readonly keys: number;
   /** Run for this long, unless `total` is set. */
   readonly durationMs: number;
+  /**
+   * Run the same load this long first, unrecorded: JIT compilers (V8, the JVM) and caches reach
+   * their steady state before the clock starts. 0 measures from a cold start.
+   */
+  readonly warmupMs: number;
   readonly total: number | undefined;
   /** mixed: fraction of reads (linearizable). */
   readonly readRatio: number;
@@ -137,17 +142,6 @@ export async function runLoad(
       conns.map((c) => (kind === 'create' ? c.create(PREFIX, value) : c.get(keys[0]!, false))),
     );
 
-    const rec = new Recorder();
-    let issued = 0;
-    const total = opts.total;
-    const t0 = nowMs();
-    const deadline = t0 + opts.durationMs;
-    const progress = new Progress(`${system.name} ${opts.label}`, () =>
-      total !== undefined
-        ? [rec.count + rec.errorCount, total, rec.count]
-        : [nowMs() - t0, opts.durationMs, rec.count],
-    );
-    const more = (): boolean => (total !== undefined ? issued < total : nowMs() < deadline);
     const op = (c: BenchConn): Promise<void> => {
       const key = keys[Math.floor(Math.random() * keys.length)]!;
       switch (kind) {
@@ -163,6 +157,26 @@ export async function runLoad(
           return Math.random() < opts.readRatio ? c.get(key, true) : c.put(key, value);
       }
     };
+    if (opts.warmupMs > 0) {
+      const warmEnd = nowMs() + opts.warmupMs;
+      await Promise.all(
+        Array.from({ length: opts.clients }, async (_, w) => {
+          const c = conns[w % conns.length]!;
+          while (nowMs() < warmEnd) await op(c).catch(() => undefined);
+        }),
+      );
+    }
+    const rec = new Recorder();
+    let issued = 0;
+    const total = opts.total;
+    const t0 = nowMs();
+    const deadline = t0 + opts.durationMs;
+    const progress = new Progress(`${system.name} ${opts.label}`, () =>
+      total !== undefined
+        ? [rec.count + rec.errorCount, total, rec.count]
+        : [nowMs() - t0, opts.durationMs, rec.count],
+    );
+    const more = (): boolean => (total !== undefined ? issued < total : nowMs() < deadline);
     const cpu0 = cpuNow(opts);
     progress.start();
     const worker = async (w: number): Promise<void> => {
@@ -232,9 +246,19 @@ export async function runWatch(system: BenchSystem, opts: LoadOptions): Promise<
         putToEvent.record(t - r.sentAt);
       });
     }
+    let next = 0;
+    if (opts.warmupMs > 0) {
+      // Writes and events flow as measured, but nothing is recorded (their keys are not in `latest`).
+      const warmEnd = nowMs() + opts.warmupMs;
+      await Promise.all(
+        Array.from({ length: opts.clients }, async () => {
+          while (nowMs() < warmEnd)
+            await writer.put(keys[next++ % keys.length]!, value).catch(() => undefined);
+        }),
+      );
+    }
     const rec = new Recorder();
     const writes: WriteRecord[] = [];
-    let next = 0;
     const total = opts.total;
     const t0 = nowMs();
     const deadline = t0 + opts.durationMs;

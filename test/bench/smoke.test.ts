@@ -50,6 +50,8 @@ describe('npm run bench (smoke)', () => {
       '--json',
       '--duration',
       '800ms',
+      '--warmup',
+      '300ms',
       '--clients',
       '8',
       '--conns',
