@@ -21,7 +21,6 @@ import {
   createCommand,
   deleteCommand,
   enumValue,
-  eventToProto,
   header,
   int,
   multiCommand,
@@ -35,6 +34,7 @@ import { TreeFailure, invalid, serviceError, toStatus } from './status.js';
 import { asError, unaryHandler } from './unary.js';
 import { budgetKey } from './client-identity.js';
 import { watchManyHandler } from './watch-many.js';
+import type { WatchEncoder } from './watch-encoding.js';
 import type { ConnectionCounts, ConnectionLimits } from './connection-limits.js';
 import type { SessionQuota } from './session-quota.js';
 import type { AuthGate } from './auth-gate.js';
@@ -253,7 +253,7 @@ export class Operations {
   }
 }
 
-export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementation {
+export function arborHandlers(ctx: ApiContext, encoder: WatchEncoder): grpc.UntypedServiceImplementation {
   const ops = new Operations(ctx);
   const log = ctx.logger;
 
@@ -297,7 +297,7 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
     }
   };
 
-  const watch = (call: grpc.ServerWritableStream<unknown, Msg>): void => {
+  const watch = (call: grpc.ServerWritableStream<unknown, Msg | Buffer>): void => {
     const req = call.request;
     let id = 0;
     let closed = false;
@@ -315,7 +315,7 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
           case 'progress':
             return call.write({ progress: true, revision: out.revision });
           case 'events':
-            return call.write({ revision: out.revision, events: out.events.map(eventToProto) });
+            return call.write(encoder.watch(out.revision, out.events));
         }
       },
       close: (err?: MemberError): void => {
@@ -461,6 +461,7 @@ export function arborHandlers(ctx: ApiContext): grpc.UntypedServiceImplementatio
       visible: (e, who) => ctx.member.tree.allowed(e.acl, who ?? [], PERM.read),
       open: openWatch,
       cancel: (id) => ctx.member.watches.cancel(id),
+      encoder,
     }),
     KeepAlive: keepAlive,
     Stream: stream,

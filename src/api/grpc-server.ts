@@ -43,7 +43,7 @@ export async function startClientServer(
   });
   const ops = new Operations(ctx);
   const auth = authHandlers(ctx, ops);
-  server.addService(proto.arbor, { ...arborHandlers(ctx), ...auth.acl });
+  server.addService(proto.arbor, { ...arborHandlers(ctx, proto.watchEncoder), ...auth.acl });
   server.addService(proto.cluster, clusterHandlers(ctx.member, ops, ctx.logger, ctx.auth));
   server.addService(proto.auth, auth.auth);
   const health = new HealthImplementation({

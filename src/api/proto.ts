@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { preEncodedResponses, WatchEncoder } from './watch-encoding.js';
 
 /** Compiled code lives in dist/api/, sources in src/api/: both two levels below the repo root. */
 export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
@@ -23,6 +24,8 @@ export interface ArborProto {
   readonly arbor: grpc.ServiceDefinition;
   readonly cluster: grpc.ServiceDefinition;
   readonly auth: grpc.ServiceDefinition;
+  /** Encodes Watch and WatchMany event responses from shared per-event bytes. */
+  readonly watchEncoder: WatchEncoder;
 }
 
 let cached: ArborProto | undefined;
@@ -33,6 +36,8 @@ export function loadArborProto(): ArborProto {
   const arbor = packageDefinition['arbor.v1.Arbor'] as grpc.ServiceDefinition;
   const cluster = packageDefinition['arbor.v1.Cluster'] as grpc.ServiceDefinition;
   const auth = packageDefinition['arbor.v1.Auth'] as grpc.ServiceDefinition;
-  cached = { packageDefinition, arbor, cluster, auth };
+  const serialize = preEncodedResponses(arbor, ['Watch', 'WatchMany']);
+  const watchEncoder = new WatchEncoder(serialize['Watch']!, serialize['WatchMany']!);
+  cached = { packageDefinition, arbor, cluster, auth, watchEncoder };
   return cached;
 }

@@ -21,11 +21,13 @@ import type { WatchOut, WatchSink } from '../server/watch-hub.js';
 import type { TreeEvent } from '../tree/events.js';
 import type { Identity } from '../tree/acl.js';
 import type { ConnectionCounts, ConnectionLimits } from './connection-limits.js';
-import { eventToProto, u64 } from './convert.js';
+import { u64 } from './convert.js';
+import type { WatchEncoder } from './watch-encoding.js';
 import { invalid, serviceError, toStatus } from './status.js';
 
 type Msg = Record<string, unknown>;
-type Call = grpc.ServerDuplexStream<unknown, Msg>;
+/** Responses are objects for grpc-js to serialize, or bytes already encoded (watch-encoding.ts). */
+type Call = grpc.ServerDuplexStream<unknown, Msg | Buffer>;
 
 export interface WatchManyDeps {
   readonly connections: ConnectionLimits;
@@ -37,6 +39,7 @@ export interface WatchManyDeps {
   /** Validates, checks READ and the budget, counts the watch on `conn`, registers `sink`; throws on refusal. */
   open(req: unknown, who: Identity | undefined, conn: ConnectionCounts, sink: WatchSink): number;
   cancel(hubId: number): void;
+  readonly encoder: WatchEncoder;
 }
 
 export function watchManyHandler(d: WatchManyDeps): (call: Call) => void {
@@ -162,17 +165,13 @@ class WatchManyStream {
         if (this.backlog === 0) this.write({ watch_id: wid, progress: true, revision: out.revision }, 1);
         break;
       case 'events':
-        this.write(
-          { watch_id: wid, revision: out.revision, events: out.events.map(eventToProto) },
-          out.events.length,
-          out.revision,
-        );
+        this.write(this.d.encoder.watchMany(wid, out.revision, out.events), out.events.length, out.revision);
         break;
     }
     return true;
   }
 
-  private write(res: Msg, weight: number, revision?: number): void {
+  private write(res: Msg | Buffer, weight: number, revision?: number): void {
     if (this.closed || this.call.destroyed || !this.call.writable) return;
     if (this.call.write(res)) return;
     this.backlog += weight;

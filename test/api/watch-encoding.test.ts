@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { loadArborProto } from '../../src/api/proto.js';
+import { eventToProto } from '../../src/api/convert.js';
+import { OPEN_ACL } from '../../src/tree/acl.js';
+import type { TreeEvent } from '../../src/tree/events.js';
+import type { ZPath } from '../../src/tree/path.js';
+
+function event(i: number, type: TreeEvent['type'], data: Uint8Array): TreeEvent {
+  return {
+    type,
+    path: `/app/node-${i}` as ZPath,
+    revision: 1_000 + i,
+    data,
+    acl: OPEN_ACL,
+    stat: {
+      createdRevision: 10 + i,
+      modifiedRevision: 1_000 + i,
+      childrenRevision: 10 + i,
+      version: i,
+      childrenVersion: 0,
+      createdMs: 1_700_000_000_000 + i,
+      modifiedMs: 1_700_000_000_500 + i,
+      ephemeralOwner: BigInt(i) << 40n,
+      dataLength: data.length,
+      numChildren: i % 3,
+      aclVersion: 0,
+    },
+  };
+}
+
+describe('pre-encoded watch responses', () => {
+  const proto = loadArborProto();
+  const watch = proto.arbor['Watch']!;
+  const many = proto.arbor['WatchMany']!;
+  const events = [
+    event(1, 'created', new Uint8Array(0)),
+    event(2, 'updated', new Uint8Array(300).fill(7)),
+    event(3, 'deleted', new Uint8Array([1, 2, 3])),
+  ];
+
+  it('decode to the same WatchManyResponse as the object encoding, for any watch id', () => {
+    for (const wid of ['1', '300', '18446744073709551615']) {
+      const bytes = proto.watchEncoder.watchMany(wid, 1_003, events);
+      const viaObject = many.responseSerialize({
+        watch_id: wid,
+        revision: 1_003,
+        events: events.map(eventToProto),
+      });
+      expect(many.responseDeserialize(bytes)).toEqual(many.responseDeserialize(viaObject));
+      expect(many.responseDeserialize(bytes)).toMatchObject({ watch_id: wid, revision: '1003' });
+    }
+  });
+
+  it('decode to the same WatchResponse as the object encoding, sharing event bytes across responses', () => {
+    const a = proto.watchEncoder.watch(1_003, events);
+    // The same events again (cached bytes) and for WatchMany in between: neither changes the other.
+    proto.watchEncoder.watchMany('9', 1_003, events);
+    const b = proto.watchEncoder.watch(1_003, events);
+    const viaObject = watch.responseSerialize({ revision: 1_003, events: events.map(eventToProto) });
+    expect(watch.responseDeserialize(a)).toEqual(watch.responseDeserialize(viaObject));
+    expect(b.equals(a)).toBe(true);
+    const decoded = watch.responseDeserialize(a) as { events: { path: string; data: Buffer }[] };
+    expect(decoded.events.map((e) => e.path)).toEqual(['/app/node-1', '/app/node-2', '/app/node-3']);
+    expect(decoded.events[1]!.data.length).toBe(300);
+  });
+
+  it('leaves responses given as objects to the original serializer', () => {
+    const obj = { watch_id: '5', created: true, revision: 7 };
+    const bytes = many.responseSerialize(obj);
+    expect(many.responseDeserialize(bytes)).toMatchObject({ watch_id: '5', created: true, revision: '7' });
+  });
+});
