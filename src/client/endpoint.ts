@@ -7,7 +7,8 @@ import { status as Status } from '@grpc/grpc-js';
 import { CancelledError, toArborError, type ArborError } from './errors.js';
 import { loadArborProtos } from './proto.js';
 import { RequestStream } from './request-stream.js';
-import { UNARY_METHOD, type WireOpName, type WireOps } from './wire.js';
+import { UNARY_METHOD, type WireOpName, type WireOps, type WireWatchRequest } from './wire.js';
+import { WatchMux, type WatchLine, type WatchLineHandlers } from './watch-line.js';
 
 type UnaryCallback = (err: grpc.ServiceError | null, res?: unknown) => void;
 type UnaryMethod = (
@@ -59,6 +60,7 @@ export class Endpoint {
   private cluster: grpc.Client | undefined;
   private auth: grpc.Client | undefined;
   private stream: RequestStream | undefined;
+  private watches: WatchMux | undefined;
   /** Set when the member answered Stream with UNIMPLEMENTED: use unary RPCs from then on. */
   private streamUnsupported = false;
   private closed = false;
@@ -149,6 +151,12 @@ export class Endpoint {
     return this.stream;
   }
 
+  /** Opens a watch on this member, sharing its WatchMany stream with the client's other watches. */
+  openWatch(req: WireWatchRequest, h: WatchLineHandlers): WatchLine {
+    this.watches ??= new WatchMux(() => this.arborClient());
+    return this.watches.open(req, h);
+  }
+
   private onStreamBroken(s: RequestStream, cause: ArborError): void {
     if (this.stream === s) this.stream = undefined;
     if (cause.code === Status.UNIMPLEMENTED) this.streamUnsupported = true;
@@ -158,6 +166,8 @@ export class Endpoint {
     this.closed = true;
     this.stream?.close();
     this.stream = undefined;
+    this.watches?.close();
+    this.watches = undefined;
     this.cluster?.close();
     this.auth?.close();
     this.arbor?.close();

@@ -10,23 +10,18 @@
  * metadata is fixed when it opens), and a stream refused with UNAUTHENTICATED (the token expired
  * or auth was re-keyed) fetches a new token and re-opens once before the watch fails.
  */
-import type * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import { backoffMs } from './abort.js';
 import { scopeToWire, toNum, watchEventFromWire } from './convert.js';
-import {
-  OutOfRangeError,
-  UnauthenticatedError,
-  UnavailableError,
-  toArborError,
-  type ArborError,
-} from './errors.js';
+import { OutOfRangeError, UnauthenticatedError, toArborError, type ArborError } from './errors.js';
 import type { StreamAuth } from './credentials.js';
 import type { EndpointPool } from './pool.js';
 import type { WatchEvent, WatchOptions } from './types.js';
 import type { WireWatchRequest, WireWatchResponse } from './wire.js';
+import type { WatchLine } from './watch-line.js';
 
-type WatchState = 'connecting' | 'streaming' | 'backoff' | 'closed' | 'failed';
+/** 'parked': left its stream while the consumer catches up (a shared stream is never paused). */
+type WatchState = 'connecting' | 'streaming' | 'backoff' | 'parked' | 'closed' | 'failed';
 
 /** Past this many undelivered events the stream is paused (HTTP/2 flow control pushes back). */
 const HIGH_WATER = 1024;
@@ -52,7 +47,7 @@ export class Watcher implements AsyncIterableIterator<WatchEvent> {
   private waiter:
     { resolve: (r: IteratorResult<WatchEvent>) => void; reject: (e: unknown) => void } | undefined;
   private failure: ArborError | undefined;
-  private call: grpc.ClientReadableStream<WireWatchResponse> | undefined;
+  private line: WatchLine | undefined;
   private paused = false;
   private endpointIndex: number;
   private failures = 0;
@@ -101,7 +96,8 @@ export class Watcher implements AsyncIterableIterator<WatchEvent> {
     if (ev) {
       if (this.paused && this.queue.length <= LOW_WATER) {
         this.paused = false;
-        this.call?.resume();
+        if (this.state === 'parked') this.connect();
+        else this.line?.resume();
       }
       return Promise.resolve({ value: ev, done: false });
     }
@@ -134,9 +130,9 @@ export class Watcher implements AsyncIterableIterator<WatchEvent> {
   private teardown(): void {
     clearTimeout(this.retryTimer);
     this.opts.signal?.removeEventListener('abort', this.onAbort);
-    const call = this.call;
-    this.call = undefined;
-    call?.cancel();
+    const line = this.line;
+    this.line = undefined;
+    line?.cancel();
     this.onClose(this);
   }
 
@@ -182,32 +178,23 @@ export class Watcher implements AsyncIterableIterator<WatchEvent> {
       scope: scopeToWire(this.opts.scope),
       startRevision: String(this.positioned ? this.lastRev + 1 : 0),
     };
-    let call: grpc.ClientReadableStream<WireWatchResponse>;
+    let line: WatchLine;
     try {
-      const open = (endpoint.arborClient() as unknown as Record<string, (r: unknown) => typeof call>)[
-        'Watch'
-      ]!;
-      call = open.call(endpoint.arborClient(), req);
+      line = endpoint.openWatch(req, {
+        data: (res) => {
+          if (this.line === line) this.onResponse(res);
+        },
+        broken: (e) => {
+          if (this.line !== line) return;
+          this.line = undefined;
+          this.onBroken(e);
+        },
+      });
     } catch (e) {
       this.fail(toArborError(e));
       return;
     }
-    this.call = call;
-    let ended = false;
-    const onBreak = (e: ArborError): void => {
-      if (ended || this.call !== call) return;
-      ended = true;
-      this.call = undefined;
-      this.onBroken(e);
-    };
-    call.on('data', (res: WireWatchResponse) => {
-      if (this.call === call) this.onResponse(res);
-    });
-    call.on('error', (e: unknown) => onBreak(toArborError(e)));
-    // grpc-js reports a non-OK status as 'error'; an OK status means the server just ended.
-    call.on('status', (st: grpc.StatusObject) => {
-      if (st.code === Status.OK) onBreak(new UnavailableError('watch stream ended by server'));
-    });
+    this.line = line;
   }
 
   private onResponse(res: WireWatchResponse): void {
@@ -266,7 +253,14 @@ export class Watcher implements AsyncIterableIterator<WatchEvent> {
     this.queue.push(ev);
     if (!this.paused && this.queue.length >= HIGH_WATER) {
       this.paused = true;
-      this.call?.pause();
+      const line = this.line;
+      if (line?.shared) {
+        // Pausing a stream shared with other watches would stall them too: leave it, and come
+        // back from lastRevision + 1 once the consumer has caught up (next()).
+        this.line = undefined;
+        line.cancel();
+        this.state = 'parked';
+      } else line?.pause();
     }
   }
 

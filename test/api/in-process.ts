@@ -15,6 +15,8 @@ export interface InProcessMember {
   readonly server: RunningServer;
   readonly clientAddr: string;
   readonly peerAddr: string;
+  /** Its /metrics, /readyz listener. */
+  readonly httpAddr: string;
   /** Stops the member and deletes its data directory. */
   stop(): Promise<void>;
 }
@@ -30,10 +32,11 @@ export async function startInProcess(
   const dir = mkdtempSync(path.join(os.tmpdir(), 'arbor-inproc-'));
   const clientAddr = `127.0.0.1:${await freePort()}`;
   const peerAddr = `127.0.0.1:${await freePort()}`;
+  const httpAddr = `127.0.0.1:${await freePort()}`;
   const cfg = parseServerConfig(
     [
       ...['--id', '1', '--client-addr', clientAddr, '--peer-addr', peerAddr],
-      ...['--http-addr', `127.0.0.1:${await freePort()}`, '--data-dir', dir, '--tick-ms', '10'],
+      ...['--http-addr', httpAddr, '--data-dir', dir, '--tick-ms', '10'],
       ...['--initial-cluster', [`1=${peerAddr}`, ...others].join(',')],
       ...flags,
     ],
@@ -45,6 +48,7 @@ export async function startInProcess(
     server,
     clientAddr,
     peerAddr,
+    httpAddr,
     stop: async () => {
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
