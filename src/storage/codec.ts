@@ -13,7 +13,7 @@
  *                              'a' is live; others are a half-installed or replaced snapshot)
  */
 import { crc32 } from 'node:zlib';
-import { ByteReader, ByteWriter } from '../util/bytes.js';
+import { ByteReader, ByteWriter, scratch } from '../util/bytes.js';
 import { logIndex, nodeId, term, type LogIndex, type NodeId, type Term } from '../util/brand.js';
 import { EntryType, type ConfState, type Entry, type HardState } from '../raft/types.js';
 import type { AppliedMeta } from './store-interface.js';
@@ -96,7 +96,7 @@ function seal(key: Uint8Array, w: ByteWriter, tail?: Uint8Array): Uint8Array {
   const head = w.finish();
   let buf = head;
   if (tail !== undefined) {
-    buf = new Uint8Array(head.length + tail.length);
+    buf = scratch(head.length + tail.length);
     buf.set(head, 0);
     buf.set(tail, head.length);
   }
