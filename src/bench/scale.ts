@@ -23,7 +23,6 @@ import os from 'node:os';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { ArborClient, ArborError, NodeExistsError } from '../client/index.js';
-import { loadArborProtos } from '../client/proto.js';
 import type { Op } from '../client/index.js';
 import type { ArborCluster } from './arbor-system.js';
 import { sampleMemory, type MemorySample } from './member-memory.js';
@@ -32,6 +31,8 @@ import { totalCpuMicros } from './proc-cpu.js';
 import { Progress } from './progress.js';
 import { Recorder, nowMs } from './recorder.js';
 import { makeValue } from './workloads.js';
+import { PER_DIR, ROOT_PATH, scalePath } from './scale-paths.js';
+import { WatchPoolClient, type WatchApi } from './watch-pool.js';
 
 export interface ScaleOptions {
   /** Tree sizes to measure, ascending. */
@@ -62,7 +63,7 @@ export interface ScaleOptions {
   readonly startCluster: () => Promise<ArborCluster>;
 }
 
-export type WatchApi = 'many' | 'watch';
+export type { WatchApi } from './watch-pool.js';
 
 export interface PutSummary {
   readonly ops: number;
@@ -139,15 +140,8 @@ export interface ScaleResult {
   readonly watches: readonly WatchRow[];
 }
 
-const ROOT_PATH = '/scale';
 const UNWATCHED_ROOT = '/scale-u';
 const UNWATCHED_KEYS = 1_000;
-/** Znodes per directory: keeps every children list far below --max-children. */
-const PER_DIR = 1_000;
-
-export function scalePath(i: number): string {
-  return `${ROOT_PATH}/d${Math.floor(i / PER_DIR)}/k${i}`;
-}
 
 function unwatchedPath(i: number): string {
   return `${UNWATCHED_ROOT}/k${i}`;
@@ -400,156 +394,6 @@ async function znodeSweep(opts: ScaleOptions): Promise<ZnodeRow[]> {
   return rows;
 }
 
-type WatchManyCall = grpc.ClientDuplexStream<unknown, WatchManyRes>;
-interface WatchManyRes {
-  watchId?: string;
-  created?: boolean;
-  canceled?: boolean;
-  error?: { code?: number } | null;
-  events?: unknown[];
-}
-
-/**
- * Raw watches on one member over `n` TCP connections: one Watch call per watch (`watch`), or one
- * WatchMany stream per connection carrying all of that connection's watches (`many`).
- */
-class WatchPool {
-  private readonly conns: grpc.Client[];
-  private readonly calls: grpc.ClientReadableStream<unknown>[] = [];
-  /** `many`: the stream of each connection, and the resolvers of creates not yet answered. */
-  private readonly streams: WatchManyCall[] = [];
-  private readonly pending = new Map<string, () => void>();
-  /** `many`: streams that ended (their creates are counted as errors, never answered). */
-  private readonly dead = new Set<number>();
-  private opened = 0;
-  events = 0;
-  readonly errors = new Map<string, number>();
-
-  constructor(
-    endpoint: string,
-    n: number,
-    private readonly api: WatchApi,
-  ) {
-    const { Arbor } = loadArborProtos();
-    // A local subchannel pool per client: otherwise grpc-js shares one TCP connection between
-    // every client of the same address, and every watch would sit on one connection.
-    this.conns = Array.from(
-      { length: n },
-      () =>
-        new Arbor(endpoint, grpc.credentials.createInsecure(), {
-          'grpc.use_local_subchannel_pool': 1,
-        }),
-    );
-  }
-
-  get size(): number {
-    return this.opened;
-  }
-
-  private countError(code: number): void {
-    const label = grpc.status[code] ?? String(code);
-    this.errors.set(label, (this.errors.get(label) ?? 0) + 1);
-  }
-
-  private stream(i: number): WatchManyCall {
-    const have = this.streams[i];
-    if (have) return have;
-    const conn = this.conns[i]!;
-    const call = (conn as unknown as Record<string, () => WatchManyCall>)['WatchMany']!.call(conn);
-    call.on('data', (res: WatchManyRes) => {
-      this.events += res.events?.length ?? 0;
-      if (!res.created && !res.canceled) return;
-      if (res.canceled && res.error) this.countError(res.error.code ?? grpc.status.UNKNOWN);
-      const id = res.watchId ?? '0';
-      const done = this.pending.get(id);
-      this.pending.delete(id);
-      done?.();
-    });
-    call.on('error', (e: grpc.ServiceError) => {
-      if (e.code !== grpc.status.CANCELLED) this.countError(e.code);
-      this.dead.add(i);
-      // Nothing more will be answered on this stream.
-      for (const [id, done] of this.pending) {
-        if (Number(id) % this.conns.length === i) {
-          this.pending.delete(id);
-          done();
-        }
-      }
-    });
-    this.streams[i] = call;
-    return call;
-  }
-
-  get connCount(): number {
-    return this.conns.length;
-  }
-
-  /** Opens watches up to `total` (watch j on scalePath(j % keys)); resolves when all are created. */
-  async openTo(total: number, keys: number, label: string): Promise<void> {
-    const start = this.opened;
-    let next = start;
-    let done = start;
-    const progress = new Progress(label, () => [done - start, total - start, done]);
-    progress.start();
-    try {
-      await Promise.all(
-        Array.from({ length: 256 }, async () => {
-          while (next < total) {
-            const j = next++;
-            await this.open(j, scalePath(j % keys));
-            done++;
-          }
-        }),
-      );
-    } finally {
-      progress.stop();
-    }
-  }
-
-  private open(j: number, path: string): Promise<void> {
-    this.opened++;
-    if (this.api === 'many') {
-      const i = j % this.conns.length;
-      const call = this.stream(i);
-      if (this.dead.has(i)) {
-        this.countError(grpc.status.UNAVAILABLE);
-        return Promise.resolve();
-      }
-      return new Promise<void>((resolve) => {
-        this.pending.set(String(j), resolve);
-        call.write({ create: { watchId: String(j), path, scope: 'NODE', startRevision: '0' } });
-      });
-    }
-    const conn = this.conns[j % this.conns.length]!;
-    const watch = (conn as unknown as Record<string, (req: unknown) => grpc.ClientReadableStream<unknown>>)[
-      'Watch'
-    ]!;
-    const call = watch.call(conn, { path, scope: 'NODE', startRevision: '0' });
-    this.calls.push(call);
-    return new Promise<void>((resolve) => {
-      let created = false;
-      call.on('data', (res: { created?: boolean; events?: unknown[] }) => {
-        if (res.created && !created) {
-          created = true;
-          resolve();
-        }
-        this.events += res.events?.length ?? 0;
-      });
-      call.on('error', (e: grpc.ServiceError) => {
-        if (e.code === grpc.status.CANCELLED) return;
-        this.countError(e.code);
-        resolve();
-      });
-    });
-  }
-
-  close(): void {
-    for (const c of this.calls) c.cancel();
-    for (const s of this.streams) s.cancel();
-    for (const c of this.conns) c.close();
-  }
-}
-
 async function watchSweep(opts: ScaleOptions): Promise<{ member: number | undefined; rows: WatchRow[] }> {
   const rows: WatchRow[] = [];
   if (opts.watches.length === 0) return { member: undefined, rows };
@@ -557,7 +401,7 @@ async function watchSweep(opts: ScaleOptions): Promise<{ member: number | undefi
   const max = levels[levels.length - 1]!;
   const cluster = await opts.startCluster();
   const clients = bulkClients(cluster.endpoints, opts.conns);
-  let pool: WatchPool | undefined;
+  let pool: WatchPoolClient | undefined;
   try {
     const value = makeValue(opts.valueSize);
     await loadTo(clients, { loaded: 0, dirs: 0 }, opts.watchKeys, value, opts);
@@ -574,7 +418,7 @@ async function watchSweep(opts: ScaleOptions): Promise<{ member: number | undefi
     // Warm the members' set path (JIT, connections) so the 0-watch baseline is not a cold start.
     await putLoad(cluster, clients, UNWATCHED_KEYS, unwatchedPath, value, opts, 'scale warm-up');
     await putLoad(cluster, clients, opts.watchKeys, scalePath, value, opts, 'scale warm-up');
-    pool = new WatchPool(
+    pool = await WatchPoolClient.start(
       cluster.endpoints[member]!,
       opts.watchConns ?? Math.max(1, Math.ceil(max / 5_000)),
       opts.watchApi ?? 'many',
@@ -638,7 +482,7 @@ async function watchSweep(opts: ScaleOptions): Promise<{ member: number | undefi
     }
     return { member, rows };
   } finally {
-    pool?.close();
+    await pool?.close();
     await closeAll(clients);
     await cluster.stop();
   }
