@@ -10,7 +10,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../../src/bench/proc-cluster.js';
 import { unavailable } from '../../src/server/errors.js';
 import { startInProcess, waitServing, type InProcessMember } from './in-process.js';
-import { ARBOR_PROTO, arborStub, call, type GrpcError, type Msg, type Stub } from '../integration/harness.js';
+import {
+  ARBOR_PROTO,
+  arborStub,
+  call,
+  recordStream,
+  type Recorded,
+  type Msg,
+  type Stub,
+} from '../integration/harness.js';
 import { PERMS, bearer, callAs, login } from '../integration/auth-helpers.js';
 
 const S = grpc.status;
@@ -31,10 +39,7 @@ function connect(): Stub {
   return s;
 }
 
-interface Many {
-  readonly responses: Msg[];
-  error: GrpcError | undefined;
-  ended: boolean;
+interface Many extends Recorded {
   create(id: number, path: string, scope?: number, startRevision?: number): void;
   cancel(id: number): void;
   of(id: number): Msg[];
@@ -66,15 +71,7 @@ function watchMany(s: Stub, token?: string): Many {
     },
     close: () => c.cancel(),
   };
-  c.on('data', (r: Msg) => w.responses.push(r));
-  c.on('error', (e: GrpcError) => {
-    w.error = e;
-    w.ended = true;
-  });
-  c.on('end', () => {
-    w.ended = true;
-  });
-  return w;
+  return recordStream(c, w);
 }
 
 beforeAll(async () => {

@@ -291,27 +291,30 @@ export async function failure(p: Promise<unknown>): Promise<GrpcError> {
   throw new Error('expected the call to fail');
 }
 
-/** Collects a watch stream's responses. */
-export function watchStream(
-  stub: Stub,
-  req: Msg,
-): { responses: Msg[]; error: GrpcError | undefined; cancel(): void; ended: boolean } {
-  const call = (stub.Watch as (r: Msg) => grpc.ClientReadableStream<Msg>).call(stub, req);
-  const out = {
-    responses: [] as Msg[],
-    error: undefined as GrpcError | undefined,
-    ended: false,
-    cancel: () => call.cancel(),
-  };
-  call.on('data', (r: Msg) => out.responses.push(r));
+/** What a server stream sent so far: its responses, and how it ended (if it has). */
+export interface Recorded {
+  readonly responses: Msg[];
+  error: GrpcError | undefined;
+  ended: boolean;
+}
+
+/** Starts recording `call` into `into` (its responses, its error, its end). */
+export function recordStream<T extends Recorded>(call: grpc.ClientReadableStream<Msg>, into: T): T {
+  call.on('data', (r: Msg) => into.responses.push(r));
   call.on('error', (e: GrpcError) => {
-    out.error = e;
-    out.ended = true;
+    into.error = e;
+    into.ended = true;
   });
   call.on('end', () => {
-    out.ended = true;
+    into.ended = true;
   });
-  return out;
+  return into;
+}
+
+/** Collects a watch stream's responses. */
+export function watchStream(stub: Stub, req: Msg): Recorded & { cancel(): void } {
+  const call = (stub.Watch as (r: Msg) => grpc.ClientReadableStream<Msg>).call(stub, req);
+  return recordStream(call, { responses: [], error: undefined, ended: false, cancel: () => call.cancel() });
 }
 
 export function events(w: { responses: Msg[] }): Msg[] {
