@@ -97,13 +97,14 @@ export class WatchPool {
   }
 
   /** Opens watches up to `total` (watch j on scalePath(j % keys)); resolves when all are created. */
-  async openTo(total: number, keys: number): Promise<void> {
+  async openTo(total: number, keys: number, onAnswered: () => void): Promise<void> {
     let next = this.opened;
     await Promise.all(
       Array.from({ length: 256 }, async () => {
         while (next < total) {
           const j = next++;
           await this.open(j, scalePath(j % keys));
+          onAnswered();
         }
       }),
     );
@@ -159,14 +160,18 @@ interface Reply {
   readonly errors: [string, number][];
 }
 
+/** Slots of the shared counters. */
+const EVENTS = 0;
+const ANSWERED = 1;
+
 /**
- * A WatchPool in a worker thread. Events are counted in shared memory (read any time without a
- * message); opening answers once every watch is created or refused.
+ * A WatchPool in a worker thread. Events and answered creates are counted in shared memory (read
+ * any time without a message); opening resolves once every watch is created or refused.
  */
 export class WatchPoolClient {
   private readonly counter: Int32Array;
   readonly errors = new Map<string, number>();
-  private waiting: ((r: Reply) => void) | undefined;
+  private waiting: { resolve(r: Reply): void; reject(e: unknown): void } | undefined;
 
   private constructor(
     private readonly worker: Worker,
@@ -174,17 +179,21 @@ export class WatchPoolClient {
     readonly connCount: number,
   ) {
     this.counter = new Int32Array(shared);
+    const settle = (): NonNullable<typeof this.waiting> | undefined => {
+      const w = this.waiting;
+      this.waiting = undefined;
+      return w;
+    };
     worker.on('message', (r: Reply) => {
       this.errors.clear();
       for (const [k, v] of r.errors) this.errors.set(k, v);
-      const w = this.waiting;
-      this.waiting = undefined;
-      w?.(r);
+      settle()?.resolve(r);
     });
+    worker.on('error', (e: unknown) => settle()?.reject(e));
   }
 
   static async start(endpoint: string, conns: number, api: WatchApi): Promise<WatchPoolClient> {
-    const shared = new SharedArrayBuffer(4);
+    const shared = new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT);
     const worker = new Worker(new URL(import.meta.url), { workerData: { endpoint, conns, api, shared } });
     await new Promise<void>((resolve, reject) => {
       worker.once('online', resolve);
@@ -194,16 +203,18 @@ export class WatchPoolClient {
   }
 
   get events(): number {
-    return Atomics.load(this.counter, 0);
+    return Atomics.load(this.counter, EVENTS);
   }
 
   async openTo(total: number, keys: number, label: string): Promise<void> {
-    let opened = 0;
-    const progress = new Progress(label, () => [opened, total, opened]);
+    const start = Atomics.load(this.counter, ANSWERED);
+    const progress = new Progress(label, () => {
+      const done = Atomics.load(this.counter, ANSWERED);
+      return [done - start, total - start, done];
+    });
     progress.start();
     try {
       await this.ask({ op: 'open', total, keys });
-      opened = total;
     } finally {
       progress.stop();
     }
@@ -216,8 +227,7 @@ export class WatchPoolClient {
 
   private ask(req: Request): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
-      this.waiting = resolve;
-      this.worker.once('error', reject);
+      this.waiting = { resolve, reject };
       this.worker.postMessage(req);
     });
   }
@@ -229,7 +239,7 @@ function serveWorker(): void {
   if (port === null) return;
   const d = workerData as { endpoint: string; conns: number; api: WatchApi; shared: SharedArrayBuffer };
   const counter = new Int32Array(d.shared);
-  const pool = new WatchPool(d.endpoint, d.conns, d.api, (n) => Atomics.add(counter, 0, n));
+  const pool = new WatchPool(d.endpoint, d.conns, d.api, (n) => Atomics.add(counter, EVENTS, n));
   port.on('message', (req: Request) => {
     const reply = (): void => port.postMessage({ errors: [...pool.errors] } satisfies Reply);
     if (req.op === 'close') {
@@ -237,7 +247,7 @@ function serveWorker(): void {
       reply();
       return;
     }
-    pool.openTo(req.total, req.keys).then(reply, reply);
+    pool.openTo(req.total, req.keys, () => Atomics.add(counter, ANSWERED, 1)).then(reply, reply);
   });
 }
 

@@ -108,9 +108,8 @@ export class WatchMux {
         const c = this.call;
         if (c === undefined) return;
         if (this.subs.size === 0) {
-          // The last watch: end the stream (the member cancels what is left on it).
+          // The last watch: drop the stream (the member cancels what is left on it).
           this.call = undefined;
-          c.end();
           c.cancel();
         } else c.write({ cancel: { watchId: id } });
       },
