@@ -30,21 +30,22 @@ function node(
   const st = new MemoryStorage({ voters: voters.map(n), learners: [] });
   st.append(ents);
   st.setHardState({ term: tm(term), vote: n(0), commit: li(commit) });
-  const raw = new RawNode(
-    {
-      id: n(id),
-      electionTick: 10,
-      heartbeatTick: 1,
-      maxSizePerMsg: 1 << 20,
-      maxInflightMsgs: 8,
-      preVote: false,
-      checkQuorum: false,
-      ...opts,
-    },
-    st,
-    seededRng(id),
-  );
-  return { raw, st };
+  return { raw: start(id, st, opts), st };
+}
+
+/** A RawNode for member `id` over `st` (a restart when `st` already holds state). */
+function start(id: number, st: MemoryStorage, opts: Partial<RaftConfig> = {}): RawNode {
+  const cfg: RaftConfig = {
+    id: n(id),
+    electionTick: 10,
+    heartbeatTick: 1,
+    maxSizePerMsg: 1 << 20,
+    maxInflightMsgs: 8,
+    preVote: false,
+    checkQuorum: false,
+    ...opts,
+  };
+  return new RawNode(cfg, st, seededRng(id));
 }
 
 /** Handles one Ready like a server would (persist into storage, return messages). */
@@ -364,5 +365,14 @@ describe('RawNode', () => {
     expect(raw.status().applied).toBe(3);
     expect(raw.hasReady()).toBe(true);
     expect(raw.ready().hardState?.commit).toBe(3);
+  });
+
+  it('restarts with a stored commit below its snapshot (compacted while that hard state was in flight)', () => {
+    const { st } = node(1, [1, 2, 3], {}, [E(1, 1), E(2, 1), E(3, 1), E(4, 1)], 1, 1);
+    st.createSnapshot(li(3), { voters: [n(1), n(2), n(3)], learners: [] }, new Uint8Array(0));
+    st.compact(li(3));
+    const raw = start(1, st, { applied: li(3) });
+    expect(raw.status().commit).toBe(3);
+    expect(raw.status().lastIndex).toBe(4);
   });
 });
