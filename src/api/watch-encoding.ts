@@ -10,6 +10,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { TreeEvent } from '../tree/events.js';
+import { putUvarint, uvarintSize } from '../util/bytes.js';
 import { eventToProto } from './convert.js';
 
 type Serialize = (value: unknown) => Buffer;
@@ -17,10 +18,17 @@ type Serialize = (value: unknown) => Buffer;
 /** Wire tags (field number << 3 | wire type 2) of the repeated event field in each response. */
 const WATCH_EVENTS_TAG = (3 << 3) | 2;
 const WATCH_MANY_EVENTS_TAG = (4 << 3) | 2;
+/** WatchManyResponse.batch: further WatchManyResponses packed into one message. */
+const WATCH_MANY_BATCH_TAG = (9 << 3) | 2;
+/** WatchManyResponse.watch_id and .revision (varints). */
+const WATCH_ID_TAG = 1 << 3;
+const REVISION_TAG = 3 << 3;
 
 export class WatchEncoder {
   /** Each event encoded as WatchResponse field 3 (tag, length, WatchEvent bytes). */
   private readonly events = new WeakMap<TreeEvent, Buffer>();
+  /** The encoded events of the response being written (reused: no array per response). */
+  private readonly parts: Buffer[] = [];
 
   constructor(
     private readonly serializeWatch: Serialize,
@@ -34,24 +42,63 @@ export class WatchEncoder {
     return Buffer.concat(parts);
   }
 
-  /** A WatchManyResponse for `watchId` with `events` at `revision`. */
-  watchMany(watchId: string, revision: number, events: readonly TreeEvent[]): Buffer {
-    const parts: Buffer[] = [this.serializeWatchMany({ watch_id: watchId, revision })];
-    let size = parts[0]!.length;
+  /** WatchManyResponse.watch_id encoded, once per watch: `watchId` is a uint64 in decimal. */
+  watchId(watchId: string): Buffer {
+    let v = BigInt(watchId);
+    const out = [WATCH_ID_TAG];
+    while (v >= 0x80n) {
+      out.push(Number(v & 0x7fn) | 0x80);
+      v >>= 7n;
+    }
+    out.push(Number(v));
+    return Buffer.from(out);
+  }
+
+  /** A WatchManyResponse for the watch `id` (from watchId()) with `events` at `revision`. */
+  watchMany(id: Buffer, revision: number, events: readonly TreeEvent[]): Buffer {
+    const out = Buffer.allocUnsafe(this.prepare(id, revision, events));
+    this.writePrepared(out, 0, id, revision);
+    return out;
+  }
+
+  /** The same response as `watchMany`, appended to `batch`. */
+  pack(batch: WatchManyBatch, id: Buffer, revision: number, events: readonly TreeEvent[]): void {
+    const len = this.prepare(id, revision, events);
+    const at = batch.reserve(len, events.length);
+    this.writePrepared(batch.buffer, at, id, revision);
+  }
+
+  /** Any other WatchManyResponse (created, progress, canceled), appended to `batch`. */
+  packMessage(batch: WatchManyBatch, res: Record<string, unknown>): void {
+    const b = this.serializeWatchMany(res);
+    const at = batch.reserve(b.length, 1); // first: it may move the buffer
+    b.copy(batch.buffer, at);
+  }
+
+  /** Looks up the events' bytes into `parts`; returns the response's length. */
+  private prepare(id: Buffer, revision: number, events: readonly TreeEvent[]): number {
+    const parts = this.parts;
+    parts.length = 0;
+    let size = id.length + 1 + uvarintSize(revision);
     for (const e of events) {
       const b = this.event(e);
       parts.push(b);
       size += b.length;
     }
-    const out = Buffer.concat(parts, size);
-    // The same field bytes under WatchManyResponse's tag: only the first byte of each part differs
-    // (both tags fit one byte; the length that follows is the same).
-    let at = parts[0]!.length;
-    for (let i = 1; i < parts.length; i++) {
-      out[at] = WATCH_MANY_EVENTS_TAG;
-      at += parts[i]!.length;
+    return size;
+  }
+
+  private writePrepared(out: Buffer, at: number, id: Buffer, revision: number): void {
+    at += id.copy(out, at);
+    out[at++] = REVISION_TAG;
+    at = putUvarint(out, at, revision);
+    for (const b of this.parts) {
+      // The cached field under WatchManyResponse's tag: both tags fit one byte and the length
+      // that follows is the same, so only the first byte differs.
+      at += b.copy(out, at);
+      out[at - b.length] = WATCH_MANY_EVENTS_TAG;
     }
-    return out;
+    this.parts.length = 0;
   }
 
   private event(e: TreeEvent): Buffer {
@@ -62,6 +109,71 @@ export class WatchEncoder {
       this.events.set(e, b);
     }
     return b;
+  }
+}
+
+/**
+ * WatchManyResponses packed as the `batch` entries of one message, written straight into one
+ * buffer, so a write that fans out to many watches of one stream costs one gRPC message and no
+ * per-watch allocation.
+ */
+export class WatchManyBatch {
+  private buf = Buffer.alloc(0);
+  /**
+   * `limit`: an entry that would take a non-empty batch past it first sends the batch (`send`);
+   * a message is then at most `limit` bytes or a single entry.
+   */
+  constructor(
+    private readonly limit: number,
+    private readonly send: (message: Buffer, weight: number) => void,
+  ) {}
+
+  /** Bytes of the message taken next. */
+  bytes = 0;
+  /** What the caller counts per entry (events), summed. */
+  weight = 0;
+  /** Size of the last message taken: the next buffer starts big enough for one like it. */
+  private lastSize = 0;
+
+  get empty(): boolean {
+    return this.bytes === 0;
+  }
+
+  /** Where reserve() asked the caller to write. */
+  get buffer(): Buffer {
+    return this.buf;
+  }
+
+  /** Opens an entry of `len` bytes; returns where in `buffer` its bytes go. */
+  reserve(len: number, weight: number): number {
+    const entry = 1 + uvarintSize(len) + len;
+    if (this.bytes > 0 && this.bytes + entry > this.limit) this.flush();
+    const need = this.bytes + entry;
+    if (need > this.buf.length) {
+      const next = Buffer.allocUnsafe(
+        Math.max(need, 2 * this.buf.length, this.bytes === 0 ? this.lastSize : 0, 1024),
+      );
+      this.buf.copy(next, 0, 0, this.bytes);
+      this.buf = next;
+    }
+    this.buf[this.bytes] = WATCH_MANY_BATCH_TAG;
+    const at = putUvarint(this.buf, this.bytes + 1, len);
+    this.bytes = at + len;
+    this.weight += weight;
+    return at;
+  }
+
+  /** Sends what is packed, if anything; the batch is empty afterwards. */
+  flush(): void {
+    if (this.bytes === 0) return;
+    // Not reused: grpc-js may hold the message until the stream is writable again.
+    const out = this.buf.subarray(0, this.bytes);
+    const weight = this.weight;
+    this.lastSize = this.bytes;
+    this.buf = Buffer.alloc(0);
+    this.bytes = 0;
+    this.weight = 0;
+    this.send(out, weight);
   }
 }
 

@@ -14,6 +14,12 @@
  * (telling the hub per watch would cost O(watches) per drain). A stream whose backlog passes the
  * hub's limit is cut off with RESOURCE_EXHAUSTED, as a slow `Watch` is, so a slow consumer never
  * blocks apply nor holds unbounded memory.
+ *
+ * Watches created with `batch` have their responses packed: what one apply step (one synchronous
+ * fan-out) produces for the stream's batch watches goes out as one message, flushed in a
+ * microtask. One write watched ten times on a stream is then one gRPC message, not ten; the
+ * per-message cost (framing, an HTTP/2 DATA frame, the client's decode call) was most of the
+ * member's cost per delivered event.
  */
 import * as grpc from '@grpc/grpc-js';
 import { MemberError } from '../server/errors.js';
@@ -22,12 +28,21 @@ import type { TreeEvent } from '../tree/events.js';
 import type { Identity } from '../tree/acl.js';
 import type { ConnectionCounts, ConnectionLimits } from './connection-limits.js';
 import { u64 } from './convert.js';
-import type { WatchEncoder } from './watch-encoding.js';
+import { WatchManyBatch, type WatchEncoder } from './watch-encoding.js';
 import { invalid, serviceError, toStatus } from './status.js';
 
 type Msg = Record<string, unknown>;
 /** Responses are objects for grpc-js to serialize, or bytes already encoded (watch-encoding.ts). */
 type Call = grpc.ServerDuplexStream<unknown, Msg | Buffer>;
+
+/** A batch message is at most this big, or one response (clients accept 4 MiB by default). */
+const MAX_BATCH_BYTES = 256 * 1024;
+
+interface Open {
+  readonly hub: number;
+  /** The client reads packed responses for this watch (WatchCreateRequest.batch). */
+  readonly batch: boolean;
+}
 
 export interface WatchManyDeps {
   readonly connections: ConnectionLimits;
@@ -49,8 +64,13 @@ export function watchManyHandler(d: WatchManyDeps): (call: Call) => void {
 }
 
 class WatchManyStream {
-  /** Open watches: client watch_id (decimal string) → hub id. Invariant: each is counted once on `conn`. */
-  private readonly watches = new Map<string, number>();
+  /** Open watches by client watch_id (decimal string). Invariant: each is counted once on `conn`. */
+  private readonly watches = new Map<string, Open>();
+  /** Responses of batch watches not yet written; flushed by the microtask `flushQueued` stands for. */
+  private readonly batch = new WatchManyBatch(MAX_BATCH_BYTES, (message, weight) =>
+    this.writeNow(message, weight),
+  );
+  private flushQueued = false;
   /** Events (1 per other message) written while the transport was backed up; 0 after 'drain'. */
   private backlog = 0;
   /** Set once: no more writes, every watch is cancelled and uncounted. */
@@ -103,9 +123,11 @@ class WatchManyStream {
       throw invalid(`watch_id ${wid} is already open on this stream: choose a new id per watch`);
     }
     let who: Identity | undefined;
+    const batch = req.batch === true;
+    const idField = this.d.encoder.watchId(wid);
     const sink: WatchSink = {
       visible: (e) => this.d.visible(e, who),
-      send: (out) => this.send(wid, out),
+      send: (out) => this.send(wid, idField, batch, out),
       close: (err) => this.ended(wid, err),
     };
     try {
@@ -118,32 +140,34 @@ class WatchManyStream {
         this.d.connections.leaveWatch(this.conn);
         return;
       }
-      this.watches.set(wid, id);
+      this.watches.set(wid, { hub: id, batch });
     } catch (e) {
-      this.refuse(wid, e);
+      this.refuse(wid, batch, e);
     }
   }
 
   private cancel(req: Msg): void {
     const wid = u64(req, 'watch_id').toString();
-    const id = this.watches.get(wid);
+    const w = this.watches.get(wid);
     // Unknown or already over (cut off, refused): its `canceled` was sent then.
-    if (id === undefined) return;
+    if (w === undefined) return;
     this.watches.delete(wid);
-    this.d.cancel(id);
+    this.d.cancel(w.hub);
     this.d.connections.leaveWatch(this.conn);
-    this.write({ watch_id: wid, canceled: true }, 1);
+    this.write({ watch_id: wid, canceled: true }, 1, w.batch);
   }
 
   /** The hub ended a watch (member reset or shutdown); it has already forgotten it. */
   private ended(wid: string, err: MemberError | undefined): void {
-    if (!this.watches.delete(wid)) return;
+    const w = this.watches.get(wid);
+    if (w === undefined) return;
+    this.watches.delete(wid);
     this.d.connections.leaveWatch(this.conn);
-    if (err) this.refuse(wid, err);
-    else this.write({ watch_id: wid, canceled: true }, 1);
+    if (err) this.refuse(wid, w.batch, err);
+    else this.write({ watch_id: wid, canceled: true }, 1, w.batch);
   }
 
-  private refuse(wid: string, e: unknown): void {
+  private refuse(wid: string, batch: boolean, e: unknown): void {
     const st = toStatus(e);
     const res: Msg = {
       watch_id: wid,
@@ -151,27 +175,57 @@ class WatchManyStream {
       error: { code: st.code, message: st.details, failed_op: -1 },
     };
     if (st.compactRevision) res.compact_revision = st.compactRevision;
-    this.write(res, 1);
+    this.write(res, 1, batch);
   }
 
   /** Always true for the hub: this stream, not the hub, tracks its backlog (see the file comment). */
-  private send(wid: string, out: WatchOut): boolean {
+  private send(wid: string, idField: Buffer, batch: boolean, out: WatchOut): boolean {
     switch (out.type) {
       case 'created':
-        this.write({ watch_id: wid, created: true, revision: out.revision }, 1);
+        this.write({ watch_id: wid, created: true, revision: out.revision }, 1, batch);
         break;
       case 'progress':
         // A backed-up stream will deliver newer revisions anyway; the hub skips lagging watchers too.
-        if (this.backlog === 0) this.write({ watch_id: wid, progress: true, revision: out.revision }, 1);
+        if (this.backlog === 0)
+          this.write({ watch_id: wid, progress: true, revision: out.revision }, 1, batch);
         break;
       case 'events':
-        this.write(this.d.encoder.watchMany(wid, out.revision, out.events), out.events.length, out.revision);
+        if (batch) this.pack(idField, out.revision, out.events);
+        else
+          this.writeNow(
+            this.d.encoder.watchMany(idField, out.revision, out.events),
+            out.events.length,
+            out.revision,
+          );
         break;
     }
     return true;
   }
 
-  private write(res: Msg | Buffer, weight: number, revision?: number): void {
+  private write(res: Msg, weight: number, batch: boolean): void {
+    if (!batch) return this.writeNow(res, weight);
+    if (this.closed) return;
+    this.d.encoder.packMessage(this.batch, res);
+    this.queued();
+  }
+
+  private pack(idField: Buffer, revision: number, events: readonly TreeEvent[]): void {
+    if (this.closed) return;
+    this.d.encoder.pack(this.batch, idField, revision, events);
+    this.queued();
+  }
+
+  /** An entry was added to the batch: it goes out by the end of this turn (or once full). */
+  private queued(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => {
+      this.flushQueued = false;
+      this.batch.flush();
+    });
+  }
+
+  private writeNow(res: Msg | Buffer, weight: number, revision?: number): void {
     if (this.closed || this.call.destroyed || !this.call.writable) return;
     if (this.call.write(res)) return;
     this.backlog += weight;
@@ -191,9 +245,11 @@ class WatchManyStream {
   /** Ends every watch of the stream; `err` ends the call with that status, else cleanly if `endCall`. */
   private finish(err: unknown, endCall: boolean): void {
     if (this.closed) return;
+    // What was produced before a clean end still goes out; after an error nothing more is due.
+    if (err === undefined) this.batch.flush();
     this.closed = true;
-    for (const id of this.watches.values()) {
-      this.d.cancel(id);
+    for (const w of this.watches.values()) {
+      this.d.cancel(w.hub);
       this.d.connections.leaveWatch(this.conn);
     }
     this.watches.clear();

@@ -18,6 +18,7 @@ interface WatchManyRes {
   canceled?: boolean;
   error?: { code?: number } | null;
   events?: unknown[];
+  batch?: WatchManyRes[];
 }
 
 /**
@@ -68,7 +69,7 @@ export class WatchPool {
     if (have) return have;
     const conn = this.conns[i]!;
     const call = (conn as unknown as Record<string, () => WatchManyCall>)['WatchMany']!.call(conn);
-    call.on('data', (res: WatchManyRes) => {
+    const one = (res: WatchManyRes): void => {
       if (res.events?.length) this.onEvents(res.events.length);
       if (!res.created && !res.canceled) return;
       if (res.canceled && res.error) this.countError(res.error.code ?? grpc.status.UNKNOWN);
@@ -76,6 +77,10 @@ export class WatchPool {
       const done = this.pending.get(id);
       this.pending.delete(id);
       done?.();
+    };
+    call.on('data', (res: WatchManyRes) => {
+      if (res.batch?.length) res.batch.forEach(one);
+      else one(res);
     });
     call.on('error', (e: grpc.ServiceError) => {
       if (e.code !== grpc.status.CANCELLED) this.countError(e.code);
@@ -121,7 +126,7 @@ export class WatchPool {
       }
       return new Promise<void>((resolve) => {
         this.pending.set(String(j), resolve);
-        call.write({ create: { watchId: String(j), path, scope: 'NODE', startRevision: '0' } });
+        call.write({ create: { watchId: String(j), path, scope: 'NODE', startRevision: '0', batch: true } });
       });
     }
     const conn = this.conns[j % this.conns.length]!;

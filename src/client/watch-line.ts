@@ -38,6 +38,8 @@ interface WireWatchManyResponse {
   canceled: boolean;
   error: { code: Status; message: string } | null;
   compactRevision: WireLong;
+  /** Responses packed into this one (every watch here asks for it); then nothing else is set. */
+  batch: WireWatchManyResponse[];
 }
 
 type ManyCall = grpc.ClientDuplexStream<unknown, WireWatchManyResponse>;
@@ -96,7 +98,13 @@ export class WatchMux {
     this.subs.set(id, sub);
     const call = this.stream();
     call.write({
-      create: { watchId: id, path: req.path, scope: req.scope, startRevision: req.startRevision },
+      create: {
+        watchId: id,
+        path: req.path,
+        scope: req.scope,
+        startRevision: req.startRevision,
+        batch: true,
+      },
     });
     return {
       shared: true,
@@ -131,7 +139,9 @@ export class WatchMux {
     const call = open.call(client);
     this.call = call;
     call.on('data', (res: WireWatchManyResponse) => {
-      if (this.call === call) this.route(res);
+      if (this.call !== call) return;
+      if (res.batch.length === 0) return this.route(res);
+      for (const r of res.batch) this.route(r);
     });
     let over = false;
     const end = (e: ArborError): void => {

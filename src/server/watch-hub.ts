@@ -41,7 +41,13 @@ interface Watcher {
    * not applied yet (it lags the member that answered the client's write).
    */
   readonly from: number;
+  /** publish(): the events of the batch being fanned out that concern this watcher, if `stamp` is current. */
+  due: TreeEvent[];
+  stamp: number;
 }
+
+/** A watcher's `due` between publish() calls; never pushed to (publish starts a new list first). */
+const NONE: TreeEvent[] = [];
 
 export interface WatchHubOptions {
   /** Events a lagging watcher may have queued before it is cut off. */
@@ -51,7 +57,9 @@ export interface WatchHubOptions {
 }
 
 export class WatchHub {
-  private index = new WatchIndex<number>();
+  private index = new WatchIndex<Watcher>();
+  /** Tells publish() calls apart, so each can collect per-watcher events without a map of its own. */
+  private stamp = 0;
   private readonly watchers = new Map<number, Watcher>();
   private log: EventLog;
   private nextId = 1;
@@ -108,17 +116,21 @@ export class WatchHub {
       lastSentRevision: applied,
       lastActivity: now,
       from: startRevision,
+      due: NONE,
+      stamp: 0,
     };
     this.watchers.set(id, w);
-    this.index.register(id, path, scope);
+    this.index.register(w, path, scope);
     sink.send({ type: 'created', revision: applied });
     if (replay.length > 0) this.deliver(w, replay, applied);
     return id;
   }
 
   cancel(id: number): void {
-    if (!this.watchers.delete(id)) return;
-    this.index.unregister(id);
+    const w = this.watchers.get(id);
+    if (w === undefined) return;
+    this.watchers.delete(id);
+    this.index.unregister(w);
   }
 
   /** The sink drained its buffer. */
@@ -132,17 +144,22 @@ export class WatchHub {
     if (events.length === 0) return;
     this.log.append(events);
     if (this.watchers.size === 0) return;
-    const per = new Map<number, TreeEvent[]>();
+    const stamp = ++this.stamp;
+    const touched: Watcher[] = [];
     for (const e of events) {
-      for (const id of this.index.match(e)) {
-        let list = per.get(id);
-        if (!list) per.set(id, (list = []));
-        list.push(e);
+      for (const w of this.index.match(e)) {
+        if (w.stamp !== stamp) {
+          w.stamp = stamp;
+          w.due = [e];
+          touched.push(w);
+        } else w.due.push(e);
       }
     }
-    for (const [id, list] of per) {
-      const w = this.watchers.get(id);
-      if (!w) continue;
+    for (const w of touched) {
+      const list = w.due;
+      w.due = NONE;
+      // A sink's send may have cancelled this watcher (a cut-off) after it was matched.
+      if (!this.watchers.has(w.id)) continue;
       const due =
         w.from > 0 && (list[0] as TreeEvent).revision < w.from
           ? list.filter((e) => e.revision >= w.from)
@@ -167,7 +184,7 @@ export class WatchHub {
   reset(revision: number, err: MemberError): void {
     for (const w of this.watchers.values()) w.sink.close(err);
     this.watchers.clear();
-    this.index = new WatchIndex<number>();
+    this.index = new WatchIndex<Watcher>();
     this.log = new EventLog({
       maxEvents: this.opts.historyEvents,
       maxBytes: this.opts.historyBytes,
@@ -178,12 +195,11 @@ export class WatchHub {
   closeAll(err: MemberError): void {
     for (const w of this.watchers.values()) w.sink.close(err);
     this.watchers.clear();
-    this.index = new WatchIndex<number>();
+    this.index = new WatchIndex<Watcher>();
   }
 
   private deliver(w: Watcher, all: readonly TreeEvent[], revision: number): void {
-    const sink = w.sink;
-    const events = sink.visible === undefined ? all : all.filter((e) => sink.visible?.(e) ?? true);
+    const events = visibleTo(w.sink, all);
     if (events.length === 0) return;
     const ok = w.sink.send({ type: 'events', revision, events });
     w.lastSentRevision = revision;
@@ -200,4 +216,15 @@ export class WatchHub {
       }
     }
   }
+}
+
+/** `all`, or a copy without what the sink may not see; no copy when it may see everything (the rule). */
+function visibleTo(sink: WatchSink, all: readonly TreeEvent[]): readonly TreeEvent[] {
+  if (sink.visible === undefined) return all;
+  let i = 0;
+  while (i < all.length && sink.visible(all[i] as TreeEvent)) i++;
+  if (i === all.length) return all;
+  const some = all.slice(0, i);
+  for (i++; i < all.length; i++) if (sink.visible(all[i] as TreeEvent)) some.push(all[i] as TreeEvent);
+  return some;
 }

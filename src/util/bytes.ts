@@ -31,6 +31,26 @@ export function scratch(n: number): Uint8Array {
   return slab.subarray(start, start + n);
 }
 
+/** Bytes of `v` (a safe non-negative integer) as a LEB128 varint. */
+export function uvarintSize(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    n++;
+  }
+  return n;
+}
+
+/** Writes `v` as a LEB128 varint at `at` (room is the caller's to ensure); returns the end. */
+export function putUvarint(buf: Uint8Array, at: number, v: number): number {
+  while (v >= 0x80) {
+    buf[at++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  buf[at++] = v;
+  return at;
+}
+
 export class ByteWriter {
   private buf: Uint8Array;
   private view: DataView;
@@ -61,11 +81,7 @@ export class ByteWriter {
   uvarint(v: number): this {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`uvarint out of range: ${v}`);
     this.ensure(8);
-    while (v >= 0x80) {
-      this.buf[this.pos++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    this.buf[this.pos++] = v;
+    this.pos = putUvarint(this.buf, this.pos, v);
     return this;
   }
 

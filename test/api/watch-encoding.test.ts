@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadArborProto } from '../../src/api/proto.js';
+import { WatchManyBatch } from '../../src/api/watch-encoding.js';
 import { eventToProto } from '../../src/api/convert.js';
 import { OPEN_ACL } from '../../src/tree/acl.js';
 import type { TreeEvent } from '../../src/tree/events.js';
@@ -39,8 +40,8 @@ describe('pre-encoded watch responses', () => {
   ];
 
   it('decode to the same WatchManyResponse as the object encoding, for any watch id', () => {
-    for (const wid of ['1', '300', '18446744073709551615']) {
-      const bytes = proto.watchEncoder.watchMany(wid, 1_003, events);
+    for (const wid of ['0', '1', '300', '18446744073709551615']) {
+      const bytes = proto.watchEncoder.watchMany(proto.watchEncoder.watchId(wid), 1_003, events);
       const viaObject = many.responseSerialize({
         watch_id: wid,
         revision: 1_003,
@@ -54,7 +55,7 @@ describe('pre-encoded watch responses', () => {
   it('decode to the same WatchResponse as the object encoding, sharing event bytes across responses', () => {
     const a = proto.watchEncoder.watch(1_003, events);
     // The same events again (cached bytes) and for WatchMany in between: neither changes the other.
-    proto.watchEncoder.watchMany('9', 1_003, events);
+    proto.watchEncoder.watchMany(proto.watchEncoder.watchId('9'), 1_003, events);
     const b = proto.watchEncoder.watch(1_003, events);
     const viaObject = watch.responseSerialize({ revision: 1_003, events: events.map(eventToProto) });
     expect(watch.responseDeserialize(a)).toEqual(watch.responseDeserialize(viaObject));
@@ -62,6 +63,48 @@ describe('pre-encoded watch responses', () => {
     const decoded = watch.responseDeserialize(a) as { events: { path: string; data: Buffer }[] };
     expect(decoded.events.map((e) => e.path)).toEqual(['/app/node-1', '/app/node-2', '/app/node-3']);
     expect(decoded.events[1]!.data.length).toBe(300);
+  });
+
+  it('packs responses into one message whose batch entries decode as each response alone', () => {
+    const enc = proto.watchEncoder;
+    const sent: [Buffer, number][] = [];
+    const b = new WatchManyBatch(1_000_000, (m, w) => sent.push([m, w]));
+    const alone: Buffer[] = [];
+    for (const [wid, evs] of [
+      ['7', events],
+      ['8', events.slice(1)],
+      ['9', [event(4, 'updated', new Uint8Array(200_000).fill(9))]],
+    ] as const) {
+      enc.pack(b, enc.watchId(wid), 2_000, evs);
+      alone.push(enc.watchMany(enc.watchId(wid), 2_000, evs));
+    }
+    const created = { watch_id: '10', created: true, revision: 5 };
+    enc.packMessage(b, created);
+    alone.push(many.responseSerialize(created));
+    expect(b.weight).toBe(3 + 2 + 1 + 1);
+    b.flush();
+    expect(b.empty).toBe(true);
+    expect(sent.length).toBe(1);
+    const [bytes, weight] = sent[0]!;
+    expect(weight).toBe(7);
+    expect(bytes.length).toBeGreaterThan(200_000);
+    const decoded = many.responseDeserialize(bytes) as { batch: unknown[]; watch_id: string };
+    expect(decoded.watch_id).toBe('0');
+    expect(decoded.batch).toEqual(alone.map((x) => many.responseDeserialize(x)));
+  });
+
+  it('sends a batch before an entry would take it past its limit', () => {
+    const enc = proto.watchEncoder;
+    const sent: Buffer[] = [];
+    const b = new WatchManyBatch(1_000, (m) => sent.push(m));
+    const small = [event(5, 'updated', new Uint8Array(300))];
+    for (let i = 0; i < 5; i++) enc.pack(b, enc.watchId(String(i)), 9, small);
+    // A response bigger than the limit goes out alone.
+    enc.pack(b, enc.watchId('99'), 9, [event(6, 'updated', new Uint8Array(5_000))]);
+    b.flush();
+    const decoded = sent.map((m) => (many.responseDeserialize(m) as { batch: { watch_id: string }[] }).batch);
+    expect(decoded.map((d) => d.map((r) => r.watch_id))).toEqual([['0', '1'], ['2', '3'], ['4'], ['99']]);
+    for (const m of sent.slice(0, 3)) expect(m.length).toBeLessThanOrEqual(1_000);
   });
 
   it('leaves responses given as objects to the original serializer', () => {

@@ -40,6 +40,8 @@ function connect(): Stub {
 }
 
 interface Many extends Recorded {
+  /** Every response, those packed in a batch message each on its own, in order. */
+  flat(): Msg[];
   create(id: number, path: string, scope?: number, startRevision?: number): void;
   cancel(id: number): void;
   of(id: number): Msg[];
@@ -49,16 +51,20 @@ interface Many extends Recorded {
   close(): void;
 }
 
-function watchMany(s: Stub, token?: string): Many {
+/** `batch`: the creates ask for packed responses (WatchCreateRequest.batch); `responses` are the messages. */
+function watchMany(s: Stub, token?: string, batch = false): Many {
   const c = (s.WatchMany as (md: grpc.Metadata) => grpc.ClientDuplexStream<Msg, Msg>).call(s, bearer(token));
   const w: Many = {
     responses: [],
     error: undefined,
     ended: false,
+    flat: () => w.responses.flatMap((r) => ((r.batch as Msg[]).length > 0 ? (r.batch as Msg[]) : [r])),
     create: (id, path, scope = NODE, startRevision = 0) =>
-      void c.write({ create: { watch_id: String(id), path, scope, start_revision: String(startRevision) } }),
+      void c.write({
+        create: { watch_id: String(id), path, scope, start_revision: String(startRevision), batch },
+      }),
     cancel: (id) => void c.write({ cancel: { watch_id: String(id) } }),
-    of: (id) => w.responses.filter((r) => r.watch_id === String(id)),
+    of: (id) => w.flat().filter((r) => r.watch_id === String(id)),
     eventsOf: (id) => w.of(id).flatMap((r) => (r.events as Msg[] | undefined) ?? []),
     answer: async (id) => {
       let found: Msg | undefined;
@@ -86,94 +92,151 @@ afterAll(async () => {
 }, 30_000);
 
 describe('WatchMany', () => {
-  it('delivers to each watch on the stream exactly its own events, in revision order', async () => {
-    const s = connect();
-    await call(s, 'Create', { path: '/m' });
-    for (let i = 0; i < 3; i++) await call(s, 'Create', { path: `/m/k${i}` });
-    const w = watchMany(s);
-    for (let i = 0; i < 3; i++) w.create(i, `/m/k${i}`);
-    w.create(10, '/m', CHILDREN);
-    w.create(11, '/m', SUBTREE);
-    for (const id of [0, 1, 2, 10, 11]) expect((await w.answer(id)).created).toBe(true);
-    const expected = new Map<number, number[]>([
-      [0, []],
-      [1, []],
-      [2, []],
-      [10, []],
-      [11, []],
-    ]);
-    for (let round = 0; round < 3; round++) {
-      for (let i = 0; i < 3; i++) {
-        const r = await call(s, 'Set', {
-          path: `/m/k${i}`,
-          data: Buffer.from(`v${round}`),
-          expected_version: -1,
-        });
-        const rev = Number((r.stat as Msg).modified_revision);
-        expected.get(i)!.push(rev);
-        expected.get(11)!.push(rev);
+  describe.each([
+    ['one message per response', false],
+    ['responses packed in batches', true],
+  ])('%s', (_mode, batch) => {
+    const t = batch ? '-b' : '';
+
+    it('delivers to each watch on the stream exactly its own events, in revision order', async () => {
+      const s = connect();
+      await call(s, 'Create', { path: `/m${t}` });
+      for (let i = 0; i < 3; i++) await call(s, 'Create', { path: `/m${t}/k${i}` });
+      const w = watchMany(s, undefined, batch);
+      for (let i = 0; i < 3; i++) w.create(i, `/m${t}/k${i}`);
+      w.create(10, `/m${t}`, CHILDREN);
+      w.create(11, `/m${t}`, SUBTREE);
+      for (const id of [0, 1, 2, 10, 11]) expect((await w.answer(id)).created).toBe(true);
+      const expected = new Map<number, number[]>([
+        [0, []],
+        [1, []],
+        [2, []],
+        [10, []],
+        [11, []],
+      ]);
+      for (let round = 0; round < 3; round++) {
+        for (let i = 0; i < 3; i++) {
+          const r = await call(s, 'Set', {
+            path: `/m${t}/k${i}`,
+            data: Buffer.from(`v${round}`),
+            expected_version: -1,
+          });
+          const rev = Number((r.stat as Msg).modified_revision);
+          expected.get(i)!.push(rev);
+          expected.get(11)!.push(rev);
+        }
       }
+      const created = await call(s, 'Create', { path: `/m${t}/new` });
+      const rev = Number((created.stat as Msg).created_revision);
+      expected.get(10)!.push(rev);
+      expected.get(11)!.push(rev);
+      await until(() => w.eventsOf(11).length === 10, 10_000, 'the subtree watch to see every write');
+      await until(() => w.eventsOf(10).length === 1, 10_000, 'the children watch to see the create');
+      for (const [id, revs] of expected) {
+        const evs = w.eventsOf(id);
+        expect(evs.map((e) => Number(e.revision))).toEqual(revs);
+        if (id < 3) expect(new Set(evs.map((e) => e.path))).toEqual(new Set([`/m${t}/k${id}`]));
+      }
+      expect(w.eventsOf(10)[0]).toMatchObject({ path: `/m${t}/new`, type: 1 });
+      // Every events response carries a revision at least that of its last event.
+      for (const r of w.flat().filter((x) => (x.events as Msg[]).length > 0)) {
+        expect(Number(r.revision)).toBeGreaterThanOrEqual(Number((r.events as Msg[]).at(-1)!.revision));
+      }
+      expect(w.error).toBeUndefined();
+      w.close();
+    });
+
+    it('cancel ends one watch, answered with canceled and no error; the others go on', async () => {
+      const s = connect();
+      await call(s, 'Create', { path: `/c1${t}` });
+      await call(s, 'Create', { path: `/c2${t}` });
+      const w = watchMany(s, undefined, batch);
+      w.create(1, `/c1${t}`);
+      w.create(2, `/c2${t}`);
+      await w.answer(1);
+      await w.answer(2);
+      w.cancel(1);
+      await until(() => w.of(1).some((r) => r.canceled), 10_000, 'the cancel to be answered');
+      expect(w.of(1).find((r) => r.canceled)!.error).toBeNull();
+      await call(s, 'Set', { path: `/c1${t}`, data: Buffer.from('x'), expected_version: -1 });
+      await call(s, 'Set', { path: `/c2${t}`, data: Buffer.from('x'), expected_version: -1 });
+      await until(() => w.eventsOf(2).length === 1, 10_000, 'the other watch to see its event');
+      expect(w.eventsOf(1)).toEqual([]);
+      w.close();
+    });
+
+    it.each<[string, (w: Many) => void, number, RegExp]>([
+      ['a path that is not absolute', (w) => w.create(1, 'no-slash'), S.INVALID_ARGUMENT, /path/],
+      ['a scope out of range', (w) => w.create(1, '/', 7), S.INVALID_ARGUMENT, /scope 7 is not a WatchScope/],
+    ])('refuses %s for that watch only', async (_what, create, code, message) => {
+      const s = connect();
+      await call(s, 'Create', { path: `/ok${t}` }).catch(() => undefined);
+      const w = watchMany(s, undefined, batch);
+      w.create(2, `/ok${t}`);
+      await w.answer(2);
+      create(w);
+      const r = await w.answer(1);
+      expect(r.canceled).toBe(true);
+      expect(r.error).toMatchObject({ code });
+      expect(r.error.message).toMatch(message);
+      // The stream and its other watch live on.
+      await call(s, 'Set', { path: `/ok${t}`, data: Buffer.from('y'), expected_version: -1 });
+      await until(() => w.eventsOf(2).length === 1, 10_000, 'the other watch to see its event');
+      w.create(3, `/ok${t}`);
+      expect((await w.answer(3)).created).toBe(true);
+      expect(w.ended).toBe(false);
+      w.close();
+    });
+  });
+
+  it('packs what one write fans out to the batch watches of a stream into one message, apart from watches without batch', async () => {
+    const s = connect();
+    await call(s, 'Create', { path: '/fan' });
+    const c = (s.WatchMany as () => grpc.ClientDuplexStream<Msg, Msg>).call(s);
+    const w = recordStream(c, { responses: [] as Msg[], error: undefined, ended: false });
+    const create = (id: number, batch: boolean): void =>
+      void c.write({ create: { watch_id: String(id), path: '/fan', batch } });
+    // MAX_WATCHES (5) on this connection: four ask for batches, one does not.
+    for (let id = 1; id <= 4; id++) create(id, true);
+    create(5, false);
+    const entries = (): Msg[] => w.responses.flatMap((r) => r.batch as Msg[]);
+    await until(() => entries().filter((r) => r.created).length === 4, 10_000, 'the batch creates');
+    await until(() => w.responses.some((r) => r.watch_id === '5' && r.created), 10_000, 'the plain create');
+    const before = w.responses.length;
+    const r = await call(s, 'Set', { path: '/fan', data: Buffer.from('one write'), expected_version: -1 });
+    const rev = (r.stat as Msg).modified_revision;
+    await until(() => w.responses.length === before + 2, 10_000, 'two messages for the write');
+    const after = w.responses.slice(before);
+    const packed = after.find((m) => (m.batch as Msg[]).length > 0)!;
+    const plain = after.find((m) => (m.batch as Msg[]).length === 0)!;
+    // One message carries the event for all four batch watches, and nothing of its own.
+    expect((packed.batch as Msg[]).map((e) => e.watch_id).sort()).toEqual(['1', '2', '3', '4']);
+    for (const e of packed.batch as Msg[]) {
+      expect((e.events as Msg[]).map((ev) => [ev.path, ev.revision])).toEqual([['/fan', rev]]);
+      expect(Number(e.revision)).toBeGreaterThanOrEqual(Number(rev));
     }
-    const created = await call(s, 'Create', { path: '/m/new' });
-    const rev = Number((created.stat as Msg).created_revision);
-    expected.get(10)!.push(rev);
-    expected.get(11)!.push(rev);
-    await until(() => w.eventsOf(11).length === 10, 10_000, 'the subtree watch to see every write');
-    await until(() => w.eventsOf(10).length === 1, 10_000, 'the children watch to see the create');
-    for (const [id, revs] of expected) {
-      const evs = w.eventsOf(id);
-      expect(evs.map((e) => Number(e.revision))).toEqual(revs);
-      if (id < 3) expect(new Set(evs.map((e) => e.path))).toEqual(new Set([`/m/k${id}`]));
-    }
-    expect(w.eventsOf(10)[0]).toMatchObject({ path: '/m/new', type: 1 });
-    // Every events response carries a revision at least that of its last event.
-    for (const r of w.responses.filter((x) => (x.events as Msg[]).length > 0)) {
-      expect(Number(r.revision)).toBeGreaterThanOrEqual(Number((r.events as Msg[]).at(-1)!.revision));
-    }
+    expect(packed).toMatchObject({ watch_id: '0', events: [], created: false });
+    expect(plain).toMatchObject({ watch_id: '5', events: [{ path: '/fan', revision: rev }] });
+    // A cancel is answered in a batch too.
+    c.write({ cancel: { watch_id: '3' } });
+    await until(() => entries().some((e) => e.watch_id === '3' && e.canceled), 10_000, 'the cancel');
+    // A batch stops at 256 KiB: three 100 KiB events go out in more than one message, all delivered.
+    const big = Buffer.alloc(100 * 1024, 7);
+    const n = w.responses.length;
+    await call(s, 'Set', { path: '/fan', data: big, expected_version: -1 });
+    await until(
+      () => entries().filter((e) => (e.events as Msg[]).length > 0).length === 7,
+      10_000,
+      'big events',
+    );
+    const bigMessages = w.responses.slice(n).filter((m) => (m.batch as Msg[]).length > 0);
+    expect(bigMessages.length).toBeGreaterThan(1);
+    for (const m of bigMessages) expect((m.batch as Msg[]).length).toBeLessThanOrEqual(2);
+    const last = entries().slice(-3);
+    expect(last.map((e) => e.watch_id).sort()).toEqual(['1', '2', '4']);
+    for (const e of last) expect(Buffer.from((e.events as Msg[])[0]!.data as Buffer).equals(big)).toBe(true);
     expect(w.error).toBeUndefined();
-    w.close();
-  });
-
-  it('cancel ends one watch, answered with canceled and no error; the others go on', async () => {
-    const s = connect();
-    await call(s, 'Create', { path: '/c1' });
-    await call(s, 'Create', { path: '/c2' });
-    const w = watchMany(s);
-    w.create(1, '/c1');
-    w.create(2, '/c2');
-    await w.answer(1);
-    await w.answer(2);
-    w.cancel(1);
-    await until(() => w.of(1).some((r) => r.canceled), 10_000, 'the cancel to be answered');
-    expect(w.of(1).find((r) => r.canceled)!.error).toBeNull();
-    await call(s, 'Set', { path: '/c1', data: Buffer.from('x'), expected_version: -1 });
-    await call(s, 'Set', { path: '/c2', data: Buffer.from('x'), expected_version: -1 });
-    await until(() => w.eventsOf(2).length === 1, 10_000, 'the other watch to see its event');
-    expect(w.eventsOf(1)).toEqual([]);
-    w.close();
-  });
-
-  it.each<[string, (w: Many) => void, number, RegExp]>([
-    ['a path that is not absolute', (w) => w.create(1, 'no-slash'), S.INVALID_ARGUMENT, /path/],
-    ['a scope out of range', (w) => w.create(1, '/', 7), S.INVALID_ARGUMENT, /scope 7 is not a WatchScope/],
-  ])('refuses %s for that watch only', async (_what, create, code, message) => {
-    const s = connect();
-    await call(s, 'Create', { path: '/ok' }).catch(() => undefined);
-    const w = watchMany(s);
-    w.create(2, '/ok');
-    await w.answer(2);
-    create(w);
-    const r = await w.answer(1);
-    expect(r.canceled).toBe(true);
-    expect(r.error).toMatchObject({ code });
-    expect(r.error.message).toMatch(message);
-    // The stream and its other watch live on.
-    await call(s, 'Set', { path: '/ok', data: Buffer.from('y'), expected_version: -1 });
-    await until(() => w.eventsOf(2).length === 1, 10_000, 'the other watch to see its event');
-    w.create(3, '/ok');
-    expect((await w.answer(3)).created).toBe(true);
-    expect(w.ended).toBe(false);
-    w.close();
+    c.cancel();
   });
 
   it('a watch the member cuts off and a start_revision before history get per-watch errors', async () => {

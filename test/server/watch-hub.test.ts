@@ -101,4 +101,31 @@ describe('WatchHub', () => {
     );
     expect(revs(s)).toEqual([2, 4]);
   });
+
+  it('one publish gives each watcher exactly its events, without what it may not see', () => {
+    const h = hub();
+    const a = sink();
+    const b = sink();
+    const both = sink();
+    const picky = { ...sink(), visible: (e: TreeEvent) => e.path !== '/b' };
+    picky.send = (o) => {
+      picky.out.push(o);
+      return true;
+    };
+    h.open('/a' as ZPath, 'node', 0, 0, a, 0);
+    h.open('/b' as ZPath, 'node', 0, 0, b, 0);
+    h.open('/' as ZPath, 'subtree', 0, 0, both, 0);
+    h.open('/' as ZPath, 'subtree', 0, 0, picky, 0);
+    const batch = [ev(1, '/a'), ev(2, '/b'), ev(3, '/a'), ev(4, '/c')];
+    h.publish(batch, 4, 0);
+    expect(revs(a)).toEqual([1, 3]);
+    expect(revs(b)).toEqual([2]);
+    expect(revs(both)).toEqual([1, 2, 3, 4]);
+    expect(revs(picky)).toEqual([1, 3, 4]);
+    // The next publish starts each watcher's list afresh.
+    h.publish([ev(5, '/b')], 5, 0);
+    expect(revs(a)).toEqual([1, 3]);
+    expect(revs(b)).toEqual([2, 5]);
+    expect(revs(picky)).toEqual([1, 3, 4]);
+  });
 });

@@ -1,6 +1,7 @@
 """Proves the Arbor API from another language: stubs generated from proto/ by grpc_tools,
 then create / read / update / delete / children / multi / watch / sessions against a live
 cluster. Prints one line per check; exits non-zero on the first failure."""
+import queue
 import sys
 import threading
 import time
@@ -80,6 +81,53 @@ a.Set(pb.SetRequest(path="/py", data=b"watched", expected_version=-1), timeout=T
 a.Delete(pb.DeleteRequest(path="/py/m1", expected_version=-1), timeout=T)
 t.join(30)
 check("watch on another member sees the update and the delete", events[:2] == [(pb.UPDATED, "/py", b"watched"), (pb.DELETED, "/py/m1", b"")])
+
+# WatchMany with batch: three watches on one stream; one write reaches all three in one message.
+controls = queue.Queue()
+controls.put(pb.WatchControl(create=pb.WatchCreateRequest(watch_id=1, path="/py", batch=True)))
+controls.put(pb.WatchControl(create=pb.WatchCreateRequest(watch_id=2, path="/py", batch=True)))
+controls.put(pb.WatchControl(create=pb.WatchCreateRequest(watch_id=3, path="/py", scope=pb.SUBTREE, batch=True)))
+many_created = set()
+many_events = {}
+packed_sizes = []
+many_ready = threading.Event()
+
+
+def requests():
+    while True:
+        c = controls.get()
+        if c is None:
+            return
+        yield c
+
+
+def watch_many():
+    for msg in b.WatchMany(requests(), timeout=30):
+        entries = list(msg.batch) or [msg]
+        for r in entries:
+            if r.created:
+                many_created.add(r.watch_id)
+            for ev in r.events:
+                many_events.setdefault(r.watch_id, []).append((ev.type, ev.path, ev.data))
+        if any(r.events for r in entries):
+            packed_sizes.append(len(msg.batch))
+        if len(many_created) == 3:
+            many_ready.set()
+        if all(len(many_events.get(w, [])) >= 1 for w in (1, 2, 3)):
+            return
+
+
+t = threading.Thread(target=watch_many)
+t.start()
+check("WatchMany creates three watches", many_ready.wait(10))
+a.Set(pb.SetRequest(path="/py", data=b"batched", expected_version=-1), timeout=T)
+t.join(30)
+controls.put(None)
+check(
+    "WatchMany delivers one write to every watch",
+    all(many_events.get(w) == [(pb.UPDATED, "/py", b"batched")] for w in (1, 2, 3)),
+)
+check("the three responses came packed in one message", packed_sizes == [3])
 
 sess = a.OpenSession(pb.OpenSessionRequest(timeout_ms=5000), timeout=T)
 e = b.Create(pb.CreateRequest(path="/py/eph", mode=pb.EPHEMERAL, session_id=sess.session_id), timeout=T)
