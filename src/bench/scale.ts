@@ -27,7 +27,7 @@ import type { Op } from '../client/index.js';
 import type { ArborCluster } from './arbor-system.js';
 import { sampleMemory, type MemorySample } from './member-memory.js';
 import { sleep, until } from './proc-cluster.js';
-import { totalCpuMicros } from './proc-cpu.js';
+import { selfCpuMicros, totalCpuMicros } from './proc-cpu.js';
 import { Progress } from './progress.js';
 import { Recorder, nowMs } from './recorder.js';
 import { makeValue } from './workloads.js';
@@ -73,6 +73,8 @@ export interface PutSummary {
   readonly errors: Record<string, number>;
   /** CPU µs per put summed over the three members. */
   readonly serverCpuUsPerOp: number;
+  /** CPU µs per put of this process: the put clients and, in the watch sweep, the watch consumers' thread. */
+  readonly clientCpuUsPerOp: number;
 }
 
 export interface RestartResult {
@@ -259,6 +261,7 @@ async function putLoad(
   await Promise.all(clients.map((c) => c.get(pathOf(0), { consistency: 'serializable' })));
   const rec = new Recorder();
   const cpu0 = totalCpuMicros(cluster.pids());
+  const self0 = selfCpuMicros();
   const t0 = nowMs();
   const deadline = t0 + opts.putMs;
   const progress = new Progress(label, () => [nowMs() - t0, opts.putMs, rec.count]);
@@ -282,6 +285,7 @@ async function putLoad(
   const elapsed = nowMs() - t0;
   progress.stop();
   const cpu = totalCpuMicros(cluster.pids()) - cpu0;
+  const self = selfCpuMicros() - self0;
   const s = rec.summary();
   return {
     ops: rec.count,
@@ -290,6 +294,7 @@ async function putLoad(
     p99Ms: s.p99Ms,
     errors: Object.fromEntries(rec.errors),
     serverCpuUsPerOp: rec.count > 0 ? cpu / rec.count : 0,
+    clientCpuUsPerOp: rec.count > 0 ? self / rec.count : 0,
   };
 }
 

@@ -7,6 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
+import { decodeWatchManyResponse, decodeWatchResponse } from './watch-decode.js';
 
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,
@@ -33,6 +34,10 @@ let cached: ArborProtos | undefined;
 export function loadArborProtos(): ArborProtos {
   if (cached) return cached;
   const definition = protoLoader.loadSync(PROTO_FILE, { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
+  // Watch responses are most of what a client decodes: a hand decoder builds the same objects.
+  const arbor = definition['arbor.v1.Arbor'] as protoLoader.ServiceDefinition;
+  arbor['Watch'] = { ...arbor['Watch']!, responseDeserialize: decodeWatchResponse };
+  arbor['WatchMany'] = { ...arbor['WatchMany']!, responseDeserialize: decodeWatchManyResponse };
   const root = grpc.loadPackageDefinition(definition);
   const pkg = (root['arbor'] as grpc.GrpcObject)['v1'] as grpc.GrpcObject;
   cached = {

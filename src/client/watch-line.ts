@@ -12,7 +12,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import { UnavailableError, errorFromStatus, toArborError, type ArborError } from './errors.js';
-import type { WireLong, WireWatchEvent, WireWatchRequest, WireWatchResponse } from './wire.js';
+import type { WireWatchManyResponse } from './watch-decode.js';
+import type { WireWatchRequest, WireWatchResponse } from './wire.js';
 
 export interface WatchLineHandlers {
   data(res: WireWatchResponse): void;
@@ -27,19 +28,6 @@ export interface WatchLine {
   resume(): void;
   /** Ends the watch; no handler is called afterwards. */
   cancel(): void;
-}
-
-interface WireWatchManyResponse {
-  watchId: WireLong;
-  created: boolean;
-  revision: WireLong;
-  events: WireWatchEvent[];
-  progress: boolean;
-  canceled: boolean;
-  error: { code: Status; message: string } | null;
-  compactRevision: WireLong;
-  /** Responses packed into this one (every watch here asks for it); then nothing else is set. */
-  batch: WireWatchManyResponse[];
 }
 
 type ManyCall = grpc.ClientDuplexStream<unknown, WireWatchManyResponse>;

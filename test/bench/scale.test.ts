@@ -24,6 +24,7 @@ interface Put {
   opsPerSec: number;
   errors: Record<string, number>;
   serverCpuUsPerOp: number;
+  clientCpuUsPerOp: number;
 }
 interface Scale {
   conditions: { cpus: number; loadAvgStart: number[]; loadAvgEnd: number[] };
@@ -114,6 +115,9 @@ describe('npm run bench -- scale (smoke)', () => {
       expect(w.memory.rssMB).toBeGreaterThan(0);
       expect(w.putUnwatched.ops).toBeGreaterThan(0);
       expect(w.putWatched.ops).toBeGreaterThan(0);
+      // The load generator's own CPU (put clients and watch consumers) is measured for both loads.
+      expect(w.putUnwatched.clientCpuUsPerOp).toBeGreaterThan(0);
+      expect(w.putWatched.clientCpuUsPerOp).toBeGreaterThan(0);
       // Every znode has W/30 watchers: each acknowledged watched put fires that many events.
       expect(w.events).toBeGreaterThanOrEqual((w.watches / 30) * w.putWatched.ops);
       expect(w.deliveredPct).toBeGreaterThanOrEqual(100);
