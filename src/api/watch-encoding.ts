@@ -24,6 +24,27 @@ const WATCH_MANY_BATCH_TAG = (9 << 3) | 2;
 const WATCH_ID_TAG = 1 << 3;
 const REVISION_TAG = 3 << 3;
 
+/** A WatchMany watch_id (uint64): a number when safe as one, else a bigint. */
+export type WatchId = number | bigint;
+
+function idSize(id: WatchId): number {
+  if (typeof id === 'number') return uvarintSize(id);
+  let n = 1;
+  for (let v = id; v >= 0x80n; v >>= 7n) n++;
+  return n;
+}
+
+function putId(out: Buffer, at: number, id: WatchId): number {
+  if (typeof id === 'number') return putUvarint(out, at, id);
+  let v = id;
+  while (v >= 0x80n) {
+    out[at++] = Number(v & 0x7fn) | 0x80;
+    v >>= 7n;
+  }
+  out[at++] = Number(v);
+  return at;
+}
+
 export class WatchEncoder {
   /** Each event encoded as WatchResponse field 3 (tag, length, WatchEvent bytes). */
   private readonly events = new WeakMap<TreeEvent, Buffer>();
@@ -42,27 +63,25 @@ export class WatchEncoder {
     return Buffer.concat(parts);
   }
 
-  /** WatchManyResponse.watch_id encoded, once per watch: `watchId` is a uint64 in decimal. */
-  watchId(watchId: string): Buffer {
-    let v = BigInt(watchId);
-    const out = [WATCH_ID_TAG];
-    while (v >= 0x80n) {
-      out.push(Number(v & 0x7fn) | 0x80);
-      v >>= 7n;
-    }
-    out.push(Number(v));
-    return Buffer.from(out);
+  /**
+   * A watch's id as responses encode it, parsed once per watch from its decimal uint64: a number
+   * when it is safe as one, the common case. (Not its bytes: a small Buffer per watch costs a few
+   * hundred bytes outside the heap, tens of MiB at 100k watches.)
+   */
+  watchId(watchId: string): WatchId {
+    const v = BigInt(watchId);
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
   }
 
   /** A WatchManyResponse for the watch `id` (from watchId()) with `events` at `revision`. */
-  watchMany(id: Buffer, revision: number, events: readonly TreeEvent[]): Buffer {
+  watchMany(id: WatchId, revision: number, events: readonly TreeEvent[]): Buffer {
     const out = Buffer.allocUnsafe(this.prepare(id, revision, events));
     this.writePrepared(out, 0, id, revision);
     return out;
   }
 
   /** The same response as `watchMany`, appended to `batch`. */
-  pack(batch: WatchManyBatch, id: Buffer, revision: number, events: readonly TreeEvent[]): void {
+  pack(batch: WatchManyBatch, id: WatchId, revision: number, events: readonly TreeEvent[]): void {
     const len = this.prepare(id, revision, events);
     const at = batch.reserve(len, events.length);
     this.writePrepared(batch.buffer, at, id, revision);
@@ -76,10 +95,10 @@ export class WatchEncoder {
   }
 
   /** Looks up the events' bytes into `parts`; returns the response's length. */
-  private prepare(id: Buffer, revision: number, events: readonly TreeEvent[]): number {
+  private prepare(id: WatchId, revision: number, events: readonly TreeEvent[]): number {
     const parts = this.parts;
     parts.length = 0;
-    let size = id.length + 1 + uvarintSize(revision);
+    let size = 1 + idSize(id) + 1 + uvarintSize(revision);
     for (const e of events) {
       const b = this.event(e);
       parts.push(b);
@@ -88,8 +107,9 @@ export class WatchEncoder {
     return size;
   }
 
-  private writePrepared(out: Buffer, at: number, id: Buffer, revision: number): void {
-    at += id.copy(out, at);
+  private writePrepared(out: Buffer, at: number, id: WatchId, revision: number): void {
+    out[at++] = WATCH_ID_TAG;
+    at = putId(out, at, id);
     out[at++] = REVISION_TAG;
     at = putUvarint(out, at, revision);
     for (const b of this.parts) {

@@ -28,7 +28,7 @@ import type { TreeEvent } from '../tree/events.js';
 import type { Identity } from '../tree/acl.js';
 import type { ConnectionCounts, ConnectionLimits } from './connection-limits.js';
 import { u64 } from './convert.js';
-import { WatchManyBatch, type WatchEncoder } from './watch-encoding.js';
+import { WatchManyBatch, type WatchEncoder, type WatchId } from './watch-encoding.js';
 import { invalid, serviceError, toStatus } from './status.js';
 
 type Msg = Record<string, unknown>;
@@ -124,10 +124,10 @@ class WatchManyStream {
     }
     let who: Identity | undefined;
     const batch = req.batch === true;
-    const idField = this.d.encoder.watchId(wid);
+    const wireId = this.d.encoder.watchId(wid);
     const sink: WatchSink = {
       visible: (e) => this.d.visible(e, who),
-      send: (out) => this.send(wid, idField, batch, out),
+      send: (out) => this.send(wid, wireId, batch, out),
       close: (err) => this.ended(wid, err),
     };
     try {
@@ -179,7 +179,7 @@ class WatchManyStream {
   }
 
   /** Always true for the hub: this stream, not the hub, tracks its backlog (see the file comment). */
-  private send(wid: string, idField: Buffer, batch: boolean, out: WatchOut): boolean {
+  private send(wid: string, wireId: WatchId, batch: boolean, out: WatchOut): boolean {
     switch (out.type) {
       case 'created':
         this.write({ watch_id: wid, created: true, revision: out.revision }, 1, batch);
@@ -190,10 +190,10 @@ class WatchManyStream {
           this.write({ watch_id: wid, progress: true, revision: out.revision }, 1, batch);
         break;
       case 'events':
-        if (batch) this.pack(idField, out.revision, out.events);
+        if (batch) this.pack(wireId, out.revision, out.events);
         else
           this.writeNow(
-            this.d.encoder.watchMany(idField, out.revision, out.events),
+            this.d.encoder.watchMany(wireId, out.revision, out.events),
             out.events.length,
             out.revision,
           );
@@ -209,9 +209,9 @@ class WatchManyStream {
     this.queued();
   }
 
-  private pack(idField: Buffer, revision: number, events: readonly TreeEvent[]): void {
+  private pack(wireId: WatchId, revision: number, events: readonly TreeEvent[]): void {
     if (this.closed) return;
-    this.d.encoder.pack(this.batch, idField, revision, events);
+    this.d.encoder.pack(this.batch, wireId, revision, events);
     this.queued();
   }
 
