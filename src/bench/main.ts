@@ -20,7 +20,8 @@
  *   --znodes 10000,100000,1000000   tree sizes     --watches 1000,10000,100000   watches on one member
  *   --watch-keys N (10000)  --batch N creates per Multi (500)  --load-outstanding N Multis (8)
  *   --watch-conns N (one per 5000 watches)  --watch-api many|watch (many: one WatchMany stream
- *   per connection; watch: one Watch call per watch)  --settle 2s; here --value-size defaults to 100,
+ *   per connection; watch: one Watch call per watch)  --settle 2s  --rounds N (1): unwatched and
+ *   watched put loads alternate N times per watch count, medians reported; here --value-size defaults to 100,
  *   --clients to 64, --conns to 8 and --duration (of each put load) to 3s.
  */
 import { ArborCluster, ArborSystem } from './arbor-system.js';
@@ -159,6 +160,7 @@ async function scale(args: ReturnType<typeof parseArgs>): Promise<void> {
     watchConns: args.flags.has('watch-conns') ? Math.max(1, intFlag(args, 'watch-conns', 1)) : undefined,
     watchApi: watchApiFlag(args.flags.get('watch-api')),
     settleMs: durationFlag(args, 'settle', 2_000),
+    rounds: Math.max(1, intFlag(args, 'rounds', 1)),
     startCluster: () =>
       ArborCluster.start({
         ...(args.flags.has('tick-ms') ? { tickMs: intFlag(args, 'tick-ms', 50) } : {}),

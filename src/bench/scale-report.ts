@@ -14,7 +14,10 @@ export function scaleTables(r: ScaleResult): string {
   const c = r.conditions;
   out.push(
     `machine: ${c.cpus} CPUs, ${c.totalMemMB} MiB RAM, node ${c.node}; load average (1/5/15 min) ${la(c.loadAvgStart)} at start, ${la(c.loadAvgEnd)} at end`,
-    `put load: ${c.clients} outstanding over ${c.conns} connections for ${c.putMs / 1000} s, ${c.valueSize}-byte values`,
+    `put load: ${c.clients} outstanding over ${c.conns} connections for ${c.putMs / 1000} s, ${c.valueSize}-byte values` +
+      (c.rounds > 1
+        ? `; watch sweep: ${c.rounds} rounds of unwatched then watched loads per row, medians shown`
+        : ''),
   );
   if (r.znodes.length > 0) {
     const rows = r.znodes.map((z) => {
@@ -76,6 +79,7 @@ export function scaleTables(r: ScaleResult): string {
       pct(w.unwatchedChangePct),
       put(w.putWatched),
       pct(w.watchedChangePct),
+      pct(w.watchedVsUnwatchedPct),
       `${f0(w.putUnwatched.serverCpuUsPerOp)} / ${f0(w.putWatched.serverCpuUsPerOp)}`,
       `${f0(w.putUnwatched.clientCpuUsPerOp)} / ${f0(w.putWatched.clientCpuUsPerOp)}`,
       String(w.events),
@@ -102,6 +106,7 @@ export function scaleTables(r: ScaleResult): string {
           'vs 0',
           'put watched ops/s (p99 ms)',
           'vs 0',
+          'w vs unw',
           'srv µs/put (unw / w)',
           'client µs/put (unw / w)',
           'events',

@@ -59,6 +59,12 @@ export interface ScaleOptions {
   readonly watchApi?: WatchApi;
   /** Pause before sampling memory, so the members finish what the last step queued. */
   readonly settleMs: number;
+  /**
+   * Unwatched and watched put loads alternate this many times per watch count; the row reports
+   * the median of each. This VM's speed drifts by tens of percent within minutes: one 3 s load
+   * per column is not enough to tell a 10% change.
+   */
+  readonly rounds?: number;
   /** Starts a fresh cluster; each sweep gets its own and stops it. */
   readonly startCluster: () => Promise<ArborCluster>;
 }
@@ -112,11 +118,18 @@ export interface WatchRow {
   readonly memory: MemorySample;
   readonly rssDeltaMB: number;
   readonly heapDeltaMB: number | undefined;
+  /** The median round of each (by ops/s); `rounds` lists every round's ops/s. */
   readonly putUnwatched: PutSummary;
   readonly putWatched: PutSummary;
+  readonly rounds: { readonly unwatched: readonly number[]; readonly watched: readonly number[] };
   /** Throughput change vs 0 watches, in percent (negative = slower). */
   readonly unwatchedChangePct: number;
   readonly watchedChangePct: number;
+  /**
+   * Watched vs unwatched puts at this watch count, in percent: what delivering the events costs,
+   * from loads run alternately (so the machine's drift mostly cancels).
+   */
+  readonly watchedVsUnwatchedPct: number;
   /** Events received during the watched put load, and the share of the expected ones. */
   readonly events: number;
   readonly deliveredPct: number;
@@ -134,6 +147,8 @@ export interface ScaleResult {
     readonly clients: number;
     readonly conns: number;
     readonly putMs: number;
+    /** Alternating unwatched/watched put loads per watch count (medians reported). */
+    readonly rounds: number;
   };
   readonly znodes: readonly ZnodeRow[];
   /** Which member held the watches (0-based) and its role. */
@@ -434,29 +449,43 @@ async function watchSweep(opts: ScaleOptions): Promise<{ member: number | undefi
       await pool.openTo(w, opts.watchKeys, `scale watches ${w}`);
       const openSec = (nowMs() - t0) / 1000;
       await sleep(opts.settleMs);
-      const putUnwatched = await putLoad(
-        cluster,
-        clients,
-        UNWATCHED_KEYS,
-        unwatchedPath,
-        value,
-        opts,
-        `scale put unwatched @${w}w`,
-      );
       // Watchers of znode k: watch j is on k = j mod watchKeys.
       const perKey = (k: number): number => Math.floor(w / opts.watchKeys) + (k < w % opts.watchKeys ? 1 : 0);
       let expected = 0;
       const events0 = pool.events;
-      const putWatched = await putLoad(
-        cluster,
-        clients,
-        opts.watchKeys,
-        scalePath,
-        value,
-        opts,
-        `scale put watched @${w}w`,
-        (k) => (expected += perKey(k)),
-      );
+      const unwatchedRuns: PutSummary[] = [];
+      const watchedRuns: PutSummary[] = [];
+      const rounds = Math.max(1, opts.rounds ?? 1);
+      for (let r = 0; r < rounds; r++) {
+        const tag = rounds > 1 ? ` (${r + 1}/${rounds})` : '';
+        unwatchedRuns.push(
+          await putLoad(
+            cluster,
+            clients,
+            UNWATCHED_KEYS,
+            unwatchedPath,
+            value,
+            opts,
+            `scale put unwatched @${w}w${tag}`,
+          ),
+        );
+        watchedRuns.push(
+          await putLoad(
+            cluster,
+            clients,
+            opts.watchKeys,
+            scalePath,
+            value,
+            opts,
+            `scale put watched @${w}w${tag}`,
+            (k) => {
+              expected += perKey(k);
+            },
+          ),
+        );
+      }
+      const putUnwatched = median(unwatchedRuns);
+      const putWatched = median(watchedRuns);
       await until(() => pool!.events - events0 >= expected, 5_000).catch(() => undefined);
       const events = pool.events - events0;
       await sleep(opts.settleMs);
@@ -476,8 +505,13 @@ async function watchSweep(opts: ScaleOptions): Promise<{ member: number | undefi
             : memory.heapUsedMB - base.memory.heapUsedMB,
         putUnwatched,
         putWatched,
+        rounds: {
+          unwatched: unwatchedRuns.map((p) => p.opsPerSec),
+          watched: watchedRuns.map((p) => p.opsPerSec),
+        },
         unwatchedChangePct: change(putUnwatched.opsPerSec, base?.putUnwatched.opsPerSec),
         watchedChangePct: change(putWatched.opsPerSec, base?.putWatched.opsPerSec),
+        watchedVsUnwatchedPct: change(putWatched.opsPerSec, putUnwatched.opsPerSec),
         events,
         deliveredPct: expected === 0 ? 100 : (100 * events) / expected,
         loadAvg: loadAvg(),
@@ -491,6 +525,12 @@ async function watchSweep(opts: ScaleOptions): Promise<{ member: number | undefi
     await closeAll(clients);
     await cluster.stop();
   }
+}
+
+/** The run with the median throughput (the lower middle one of an even count). */
+function median(runs: readonly PutSummary[]): PutSummary {
+  const sorted = [...runs].sort((a, b) => a.opsPerSec - b.opsPerSec);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
 }
 
 export async function runScale(opts: ScaleOptions): Promise<ScaleResult> {
@@ -508,6 +548,7 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleResult> {
       clients: opts.clients,
       conns: opts.conns,
       putMs: opts.putMs,
+      rounds: Math.max(1, opts.rounds ?? 1),
     },
     znodes,
     watchMember: watches.member,

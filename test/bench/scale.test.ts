@@ -45,6 +45,8 @@ interface Scale {
     memory: Memory;
     putUnwatched: Put;
     putWatched: Put;
+    rounds: { unwatched: number[]; watched: number[] };
+    watchedVsUnwatchedPct: number;
     events: number;
     deliveredPct: number;
   }[];
@@ -82,6 +84,8 @@ describe('npm run bench -- scale (smoke)', () => {
       '300ms',
       '--settle',
       '100ms',
+      '--rounds',
+      '3',
     ]);
     const { scale } = JSON.parse(stdout) as { scale: Scale };
     expect(scale.conditions.cpus).toBeGreaterThan(0);
@@ -121,6 +125,19 @@ describe('npm run bench -- scale (smoke)', () => {
       // Every znode has W/30 watchers: each acknowledged watched put fires that many events.
       expect(w.events).toBeGreaterThanOrEqual((w.watches / 30) * w.putWatched.ops);
       expect(w.deliveredPct).toBeGreaterThanOrEqual(100);
+    }
+    // Three alternating rounds per row; each column shows its median round.
+    for (const w of scale.watches) {
+      for (const [runs, shown] of [
+        [w.rounds.unwatched, w.putUnwatched],
+        [w.rounds.watched, w.putWatched],
+      ] as const) {
+        expect(runs).toHaveLength(3);
+        expect(shown.opsPerSec).toBe([...runs].sort((a, b) => a - b)[1]);
+      }
+      expect(w.watchedVsUnwatchedPct).toBeCloseTo(
+        (100 * (w.putWatched.opsPerSec - w.putUnwatched.opsPerSec)) / w.putUnwatched.opsPerSec,
+      );
     }
   }, 90_000);
 });
