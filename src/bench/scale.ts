@@ -114,7 +114,13 @@ export interface WatchRow {
   /** Seconds to open this step's watches (from the previous count), each confirmed created. */
   readonly openSec: number;
   readonly openErrors: Record<string, number>;
-  /** The watch member, sampled after this row's put loads. */
+  /**
+   * The watch member once this row's watches are open and settled (before its put loads): what
+   * the watches themselves hold, against the same sample at 0 watches.
+   */
+  readonly memoryOpen: MemorySample;
+  readonly rssDeltaOpenMB: number;
+  /** The watch member after this row's put loads (event history and buffers included). */
   readonly memory: MemorySample;
   readonly rssDeltaMB: number;
   readonly heapDeltaMB: number | undefined;
@@ -449,6 +455,7 @@ async function watchSweep(opts: ScaleOptions): Promise<{ member: number | undefi
       await pool.openTo(w, opts.watchKeys, `scale watches ${w}`);
       const openSec = (nowMs() - t0) / 1000;
       await sleep(opts.settleMs);
+      const memoryOpen = await sampleMemory(cluster.pidOf(member), http);
       // Watchers of znode k: watch j is on k = j mod watchKeys.
       const perKey = (k: number): number => Math.floor(w / opts.watchKeys) + (k < w % opts.watchKeys ? 1 : 0);
       let expected = 0;
@@ -497,6 +504,8 @@ async function watchSweep(opts: ScaleOptions): Promise<{ member: number | undefi
         conns: w === 0 ? 0 : pool.connCount,
         openSec,
         openErrors: Object.fromEntries(pool.errors),
+        memoryOpen,
+        rssDeltaOpenMB: base === undefined ? 0 : memoryOpen.rssMB - base.memoryOpen.rssMB,
         memory,
         rssDeltaMB: base === undefined ? 0 : memory.rssMB - base.memory.rssMB,
         heapDeltaMB:

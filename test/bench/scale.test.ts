@@ -46,6 +46,7 @@ interface Scale {
     putUnwatched: Put;
     putWatched: Put;
     rounds: { unwatched: number[]; watched: number[] };
+    memoryOpen: Memory;
     watchedVsUnwatchedPct: number;
     events: number;
     deliveredPct: number;
@@ -117,6 +118,7 @@ describe('npm run bench -- scale (smoke)', () => {
     for (const w of some) {
       expect(w.openErrors).toEqual({});
       expect(w.memory.rssMB).toBeGreaterThan(0);
+      expect(w.memoryOpen.rssMB).toBeGreaterThan(0);
       expect(w.putUnwatched.ops).toBeGreaterThan(0);
       expect(w.putWatched.ops).toBeGreaterThan(0);
       // The load generator's own CPU (put clients and watch consumers) is measured for both loads.
