@@ -111,12 +111,13 @@ export interface ZnodeRow {
 export interface WatchRow {
   readonly watches: number;
   readonly conns: number;
-  /** Seconds to open this step's watches (from the previous count), each confirmed created. */
+  /** Seconds to open this step's watches (from the previous count, in the memory pass), each confirmed created. */
   readonly openSec: number;
   readonly openErrors: Record<string, number>;
   /**
-   * The watch member once this row's watches are open and settled (before its put loads): what
-   * the watches themselves hold, against the same sample at 0 watches.
+   * The watch member with this row's watches open and settled, sampled in a first pass that opens
+   * every row's watches before any measured put load: against the 0-watch sample, what the
+   * watches themselves hold.
    */
   readonly memoryOpen: MemorySample;
   readonly rssDeltaOpenMB: number;
@@ -444,18 +445,31 @@ async function watchSweep(opts: ScaleOptions): Promise<{ member: number | undefi
     // Warm the members' set path (JIT, connections) so the 0-watch baseline is not a cold start.
     await putLoad(cluster, clients, UNWATCHED_KEYS, unwatchedPath, value, opts, 'scale warm-up');
     await putLoad(cluster, clients, opts.watchKeys, scalePath, value, opts, 'scale warm-up');
-    pool = await WatchPoolClient.start(
-      cluster.endpoints[member]!,
-      opts.watchConns ?? Math.max(1, Math.ceil(max / 5_000)),
-      opts.watchApi ?? 'many',
-    );
-    let base: WatchRow | undefined;
+    const startPool = (): Promise<WatchPoolClient> =>
+      WatchPoolClient.start(
+        cluster.endpoints[member]!,
+        opts.watchConns ?? Math.max(1, Math.ceil(max / 5_000)),
+        opts.watchApi ?? 'many',
+      );
+    // Memory first: each watch count opened in turn before any measured put load, so a sample
+    // differs from the 0-watch one by what the watches hold (put loads leave event history and
+    // freed-but-kept memory behind, which would be counted against the next row).
+    pool = await startPool();
+    const opened: { sec: number; memory: MemorySample }[] = [];
     for (const w of levels) {
       const t0 = nowMs();
-      await pool.openTo(w, opts.watchKeys, `scale watches ${w}`);
-      const openSec = (nowMs() - t0) / 1000;
+      await pool.openTo(w, opts.watchKeys, `scale watches ${w} (memory)`);
+      const sec = (nowMs() - t0) / 1000;
       await sleep(opts.settleMs);
-      const memoryOpen = await sampleMemory(cluster.pidOf(member), http);
+      opened.push({ sec, memory: await sampleMemory(cluster.pidOf(member), http) });
+    }
+    await pool.close();
+    pool = await startPool();
+    let base: WatchRow | undefined;
+    for (const [level, w] of levels.entries()) {
+      await pool.openTo(w, opts.watchKeys, `scale watches ${w}`);
+      await sleep(opts.settleMs);
+      const { sec: openSec, memory: memoryOpen } = opened[level]!;
       // Watchers of znode k: watch j is on k = j mod watchKeys.
       const perKey = (k: number): number => Math.floor(w / opts.watchKeys) + (k < w % opts.watchKeys ? 1 : 0);
       let expected = 0;
