@@ -186,10 +186,14 @@ export class WatchManyBatch {
   /** Sends what is packed, if anything; the batch is empty afterwards. */
   flush(): void {
     if (this.bytes === 0) return;
-    // Not reused: grpc-js may hold the message until the stream is writable again.
-    const out = this.buf.subarray(0, this.bytes);
+    // Not reused: grpc-js may hold the message until the stream is writable again. A buffer much
+    // bigger than its message is not handed over either: a queued message would pin all of it.
+    const out =
+      2 * this.bytes < this.buf.length
+        ? Buffer.from(this.buf.subarray(0, this.bytes))
+        : this.buf.subarray(0, this.bytes);
     const weight = this.weight;
-    this.lastSize = this.bytes;
+    this.lastSize = Math.min(this.bytes, this.limit);
     this.buf = Buffer.alloc(0);
     this.bytes = 0;
     this.weight = 0;

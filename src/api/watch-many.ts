@@ -15,9 +15,9 @@
  * hub's limit is cut off with RESOURCE_EXHAUSTED, as a slow `Watch` is, so a slow consumer never
  * blocks apply nor holds unbounded memory.
  *
- * Watches created with `batch` have their responses packed: what one apply step (one synchronous
- * fan-out) produces for the stream's batch watches goes out as one message, flushed in a
- * microtask. One write watched ten times on a stream is then one gRPC message, not ten; the
+ * Watches created with `batch` have their responses packed: what one turn of the event loop (one
+ * or more synchronous fan-outs, answers to controls) produces for the stream's batch watches goes
+ * out as one message (several past 256 KiB), flushed in a microtask. One write watched ten times on a stream is then one gRPC message, not ten; the
  * per-message cost (framing, an HTTP/2 DATA frame, the client's decode call) was most of the
  * member's cost per delivered event.
  */
@@ -192,7 +192,7 @@ class WatchManyStream {
       case 'events':
         if (batch) this.pack(wireId, out.revision, out.events);
         else
-          this.writeNow(
+          this.direct(
             this.d.encoder.watchMany(wireId, out.revision, out.events),
             out.events.length,
             out.revision,
@@ -203,7 +203,7 @@ class WatchManyStream {
   }
 
   private write(res: Msg, weight: number, batch: boolean): void {
-    if (!batch) return this.writeNow(res, weight);
+    if (!batch) return this.direct(res, weight);
     if (this.closed) return;
     this.d.encoder.packMessage(this.batch, res);
     this.queued();
@@ -223,6 +223,16 @@ class WatchManyStream {
       this.flushQueued = false;
       this.batch.flush();
     });
+  }
+
+  /**
+   * A response of a watch without batch. What is packed goes first: the stream stays in the
+   * order responses were produced (a watch_id may be reused once its watch has ended, and the
+   * old watch's last answer must come before the new one's first).
+   */
+  private direct(res: Msg | Buffer, weight: number, revision?: number): void {
+    this.batch.flush();
+    this.writeNow(res, weight, revision);
   }
 
   private writeNow(res: Msg | Buffer, weight: number, revision?: number): void {
@@ -247,6 +257,8 @@ class WatchManyStream {
     if (this.closed) return;
     // What was produced before a clean end still goes out; after an error nothing more is due.
     if (err === undefined) this.batch.flush();
+    // That flush may itself have overflowed the backlog and finished the stream.
+    if (this.closed) return;
     this.closed = true;
     for (const w of this.watches.values()) {
       this.d.cancel(w.hub);

@@ -5,8 +5,8 @@
  * each went through Long and its `toString`, most of the consumer's CPU in the scale sweep's
  * profile. Here a varint below 2^53 becomes its decimal string directly.
  *
- * Unknown fields are skipped (a newer member may send more); anything malformed throws, which
- * grpc-js reports as a failed call.
+ * Unknown fields are skipped (a newer member may send more; proto2 groups, which proto3 cannot
+ * declare, are refused); anything malformed throws, which grpc-js reports as a failed call.
  */
 import type { status as Status } from '@grpc/grpc-js';
 import type { WireEventType, WireStat, WireWatchEvent, WireWatchResponse } from './wire.js';

@@ -239,6 +239,29 @@ describe('WatchMany', () => {
     c.cancel();
   });
 
+  it('keeps the stream in order when a watch_id is reused by a watch without batch', async () => {
+    const s = connect();
+    await call(s, 'Create', { path: '/reuse' });
+    const c = (s.WatchMany as () => grpc.ClientDuplexStream<Msg, Msg>).call(s);
+    const w = recordStream(c, { responses: [] as Msg[], error: undefined, ended: false });
+    // Back to back, so the member reads them in one turn: its batch is not yet flushed when the
+    // plain create is answered.
+    c.write({ create: { watch_id: '7', path: '/reuse', batch: true } });
+    c.write({ cancel: { watch_id: '7' } });
+    c.write({ create: { watch_id: '7', path: '/reuse', batch: false } });
+    const seven = (): Msg[] =>
+      w.responses
+        .flatMap((r) => ((r.batch as Msg[]).length > 0 ? (r.batch as Msg[]) : [r]))
+        .filter((r) => r.watch_id === '7');
+    await until(() => seven().length === 3, 10_000, 'three answers for watch_id 7');
+    expect(seven().map((r) => (r.created ? 'created' : r.canceled ? 'canceled' : '?'))).toEqual([
+      'created',
+      'canceled',
+      'created',
+    ]);
+    c.cancel();
+  });
+
   it('a watch the member cuts off and a start_revision before history get per-watch errors', async () => {
     const s = connect();
     await call(s, 'Create', { path: '/h' });

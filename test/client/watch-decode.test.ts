@@ -114,6 +114,16 @@ describe('hand-decoded watch responses', () => {
     }
   });
 
+  it('names every EventType value the proto declares as proto-loader does', () => {
+    const values = (def['arbor.v1.EventType'] as unknown as { type: { value: { number: number }[] } }).type
+      .value;
+    expect(values.length).toBeGreaterThan(1);
+    for (const { number } of [...values, { number: 99 }]) {
+      const bytes = single.responseSerialize({ events: [{ type: number, path: '/e' }] });
+      expect(decodeWatchResponse(bytes)).toEqual(single.responseDeserialize(bytes));
+    }
+  });
+
   it('skips fields it does not know, of every wire type', () => {
     const g = gen(rng(42));
     const known = many.responseSerialize(g.response(1));
