@@ -138,6 +138,21 @@ describe('hand-decoded watch responses', () => {
     expect(decodeWatchManyResponse(bytes)).toEqual(many.responseDeserialize(known));
   });
 
+  it('on corrupted bytes either decodes or throws an Error, and always ends', () => {
+    const r = rng(99);
+    const g = gen(r);
+    for (let i = 0; i < 2_000; i++) {
+      const bytes = Buffer.from(many.responseSerialize(g.response(1)));
+      for (let k = 0; k < 1 + Math.floor(r() * 4); k++)
+        bytes[Math.floor(r() * bytes.length)] = Math.floor(r() * 256);
+      try {
+        decodeWatchManyResponse(bytes);
+      } catch (e) {
+        expect(e).toBeInstanceOf(Error);
+      }
+    }
+  });
+
   it('throws on a truncated message instead of returning part of it', () => {
     const g = gen(rng(7));
     let m = g.response(0);
