@@ -65,6 +65,13 @@ export class Session extends EventEmitter<SessionEvents> {
    */
   private expiryTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  /**
+   * While suspended, keep-alives go out eight times per interval. Suspension is noticed a third
+   * of the timeout after the last acknowledged keep-alive at best, and the session is given up
+   * at nine tenths of it: at the regular pace no keep-alive would be sent in between, so a member
+   * that answers again (or the one just failed over to) could not save the session.
+   */
+  private retryTimer: NodeJS.Timeout | undefined;
   private readonly intervalMs: number;
 
   /** Use `ArborClient.session()`. */
@@ -154,6 +161,11 @@ export class Session extends EventEmitter<SessionEvents> {
     if (from === to) return;
     if (!LEGAL[from].includes(to)) throw new Error(`illegal session transition ${from} → ${to}`);
     this.current = to;
+    clearInterval(this.retryTimer);
+    this.retryTimer =
+      to === 'suspended'
+        ? setInterval(() => this.sendKeepAlive(), Math.max(1, Math.floor(this.intervalMs / 8)))
+        : undefined;
     this.emit('state', to, from);
     switch (to) {
       case 'connected':
@@ -177,6 +189,8 @@ export class Session extends EventEmitter<SessionEvents> {
 
   private stop(): void {
     clearInterval(this.tickTimer);
+    clearInterval(this.retryTimer);
+    this.retryTimer = undefined;
     clearTimeout(this.expiryTimer);
     this.expiryTimer = undefined;
     clearTimeout(this.reconnectTimer);

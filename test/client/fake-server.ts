@@ -308,6 +308,8 @@ export class FakeMember {
   private readonly watchCalls = new Set<grpc.ServerWritableStream<WireWatchRequest, WireWatchResponse>>();
   /** Keep-alives answered. */
   keepAlives = 0;
+  /** Keep-alives received while `silentKeepAlives` was set (never answered). */
+  droppedKeepAlives = 0;
   private readonly live = new Set<
     grpc.ServerDuplexStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>
   >();
@@ -420,7 +422,10 @@ export class FakeMember {
           return;
         }
         call.on('data', (r: { sessionId: string }) => {
-          if (this.faults.silentKeepAlives) return;
+          if (this.faults.silentKeepAlives) {
+            this.droppedKeepAlives++;
+            return;
+          }
           const known = s.sessions.get(BigInt(r.sessionId));
           const ttl = this.faults.expireSessions || known === undefined ? 0 : known;
           this.keepAlives++;

@@ -68,6 +68,11 @@ describe('sessions', () => {
     s.on('state', (to) => states.push(to));
     for (const m of cluster.members) m.faults.silentKeepAlives = true;
     await until(() => s.state === 'suspended', 'suspended');
+    // Two more keep-alives dropped after suspension: at the regular pace (one per timeout/3) the
+    // next one would come after the session is given up; a suspended session retries faster.
+    const dropped = (): number => cluster.members.reduce((n, m) => n + m.droppedKeepAlives, 0);
+    const atSuspend = dropped();
+    await until(() => dropped() >= atSuspend + 2, 'two keep-alives dropped after suspension');
     for (const m of cluster.members) m.faults.silentKeepAlives = false;
     await until(() => s.state === 'connected', 'connected again');
     expect(states).toEqual(['suspended', 'connected']);
