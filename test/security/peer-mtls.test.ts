@@ -15,6 +15,7 @@ import { nodeId } from '../../src/util/brand.js';
 import { PeerError } from '../../src/transport/index.js';
 import { enc, startMember, type Member } from '../transport/harness.js';
 import { rawStatus } from '../integration/harness.js';
+import { skewedCommand } from '../chaos/net.js';
 
 let dir: string;
 const started: Member[] = [];
@@ -58,29 +59,27 @@ beforeAll(() => {
     path.join(c, 'old.ext'),
     'extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1\n',
   );
-  execFileSync(
-    'faketime',
-    [
-      '-f',
-      '-3d',
-      'openssl',
-      'x509',
-      '-req',
-      '-in',
-      'old.csr',
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-days',
-      '1',
-      '-extfile',
-      'old.ext',
-      '-out',
-      'old.crt',
-    ],
-    { cwd: c },
-  );
+  // libfaketime preloaded, not the `faketime` wrapper: the wrapper names a semaphore after its
+  // pid in /dev/shm and fails ("sem_open: File exists") when a stale one from a killed wrapper
+  // has the same pid.
+  const [env, ...args] = skewedCommand('-3d', [
+    'openssl',
+    'x509',
+    '-req',
+    '-in',
+    'old.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-days',
+    '1',
+    '-extfile',
+    'old.ext',
+    '-out',
+    'old.crt',
+  ]);
+  execFileSync(env!, args, { cwd: c });
 });
 
 afterAll(async () => {
