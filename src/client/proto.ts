@@ -7,6 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
+import { decodeClientResponse } from './response-decode.js';
 import { decodeWatchManyResponse, decodeWatchResponse } from './watch-decode.js';
 
 export const LOADER_OPTIONS: protoLoader.Options = {
@@ -34,10 +35,14 @@ let cached: ArborProtos | undefined;
 export function loadArborProtos(): ArborProtos {
   if (cached) return cached;
   const definition = protoLoader.loadSync(PROTO_FILE, { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
-  // Watch responses are most of what a client decodes: a hand decoder builds the same objects.
+  // Watch responses and the session stream's answers are most of what a client decodes: hand
+  // decoders build the same objects.
   const arbor = definition['arbor.v1.Arbor'] as protoLoader.ServiceDefinition;
   arbor['Watch'] = { ...arbor['Watch']!, responseDeserialize: decodeWatchResponse };
   arbor['WatchMany'] = { ...arbor['WatchMany']!, responseDeserialize: decodeWatchManyResponse };
+  const stream = arbor['Stream']!;
+  const fallback = stream.responseDeserialize;
+  arbor['Stream'] = { ...stream, responseDeserialize: (b: Buffer) => decodeClientResponse(b, fallback) };
   const root = grpc.loadPackageDefinition(definition);
   const pkg = (root['arbor'] as grpc.GrpcObject)['v1'] as grpc.GrpcObject;
   cached = {

@@ -28,7 +28,7 @@ export interface WireWatchManyResponse {
 const EVENT_TYPES: readonly WireEventType[] = ['EVENT_TYPE_UNSPECIFIED', 'CREATED', 'UPDATED', 'DELETED'];
 const TWO_32 = 4294967296;
 
-class Reader {
+export class Reader {
   /** The last varint read, as two 32-bit halves (protobuf varints carry up to 64 bits). */
   private lo = 0;
   private hi = 0;
@@ -151,7 +151,7 @@ class Reader {
   }
 }
 
-function stat(r: Reader): WireStat {
+export function stat(r: Reader): WireStat {
   const s: WireStat = {
     createdRevision: '0',
     modifiedRevision: '0',
@@ -244,7 +244,7 @@ function event(r: Reader): WireWatchEvent {
   return e;
 }
 
-function errorStatus(r: Reader): NonNullable<WireWatchManyResponse['error']> {
+export function errorStatus(r: Reader): NonNullable<WireWatchManyResponse['error']> {
   const e: NonNullable<WireWatchManyResponse['error']> = { code: 0, message: '', failedOp: 0 };
   while (r.more) {
     const t = r.tag();

@@ -7,12 +7,14 @@ import * as protoLoader from '@grpc/proto-loader';
 import { describe, expect, it } from 'vitest';
 import { LOADER_OPTIONS, PROTO_DIR, PROTO_FILE } from '../../src/client/proto.js';
 import { decodeWatchManyResponse, decodeWatchResponse } from '../../src/client/watch-decode.js';
+import { decodeClientResponse } from '../../src/client/response-decode.js';
 
 // A definition of its own: the client's patches the deserializers under test.
 const def = protoLoader.loadSync(PROTO_FILE, { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
 const service = def['arbor.v1.Arbor'] as protoLoader.ServiceDefinition;
 const many = service['WatchMany']!;
 const single = service['Watch']!;
+const stream = service['Stream']!;
 
 /** Deterministic PRNG (mulberry32). */
 function rng(seed: number): () => number {
@@ -30,6 +32,7 @@ function gen(r: () => number): {
   i64(): string;
   event(): Record<string, unknown>;
   response(depth: number): Record<string, unknown>;
+  clientResponse(): Record<string, unknown>;
 } {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const u64 = (): string =>
@@ -92,7 +95,32 @@ function gen(r: () => number): {
     if (depth > 0 && r() < 0.5) m.batch = Array.from({ length: pick([1, 2, 5]) }, () => response(depth - 1));
     return m;
   };
-  return { u64, i64, event, response };
+  const stat = (): Record<string, unknown> => (event().stat as Record<string, unknown> | undefined) ?? {};
+  /** A ClientResponse with any result (or none), as the member sends them on the session stream. */
+  const clientResponse = (): Record<string, unknown> => {
+    const data = event().data;
+    const results: Record<string, unknown>[] = [
+      {},
+      {
+        error: {
+          code: Math.floor(r() * 17),
+          message: pick(['', 'no node', 'ñ']),
+          failedOp: pick([-1, 0, 3]),
+        },
+      },
+      { create: { path: pick(['/a', '/ünï/k-0000000007']), ...(r() < 0.9 ? { stat: stat() } : {}) } },
+      { get: { data, ...(r() < 0.9 ? { stat: stat() } : {}), revision: u64() } },
+      { set: r() < 0.9 ? { stat: stat() } : {} },
+      { delete: {} },
+      { exists: { exists: r() < 0.5, ...(r() < 0.5 ? { stat: stat() } : {}), revision: u64() } },
+      { getChildren: { children: ['a', 'b'], stat: stat(), revision: u64() } },
+      { multi: { results: [{ create: { path: '/m', stat: stat() } }, { check: {} }] } },
+      { sync: { revision: u64() } },
+      { keepAlive: { sessionId: u64(), ttlMs: i64() } },
+    ];
+    return { id: u64(), ...pick(results) };
+  };
+  return { u64, i64, event, response, clientResponse };
 }
 
 describe('hand-decoded watch responses', () => {
@@ -112,6 +140,31 @@ describe('hand-decoded watch responses', () => {
       const wb = single.responseSerialize(w);
       expect(decodeWatchResponse(wb), `seed ${seed}`).toEqual(single.responseDeserialize(wb));
     }
+  });
+
+  it('decodes session-stream answers of every result to proto-loader’s objects', () => {
+    for (let seed = 1; seed <= 500; seed++) {
+      const g = gen(rng(seed));
+      const bytes = stream.responseSerialize(g.clientResponse());
+      expect(decodeClientResponse(bytes, stream.responseDeserialize), `seed ${seed}`).toEqual(
+        stream.responseDeserialize(bytes),
+      );
+    }
+    // Two results in one message (the last wins in proto-loader) and unknown fields.
+    const g = gen(rng(5));
+    const two = Buffer.concat([
+      stream.responseSerialize({ id: '9', set: { stat: {} } }),
+      stream.responseSerialize({ get: { data: Buffer.from('x'), revision: '3' } }),
+      Buffer.from([((20 << 3) & 0x7f) | 0x80, 20 >> 4, 0x07]),
+    ]);
+    expect(decodeClientResponse(two, stream.responseDeserialize)).toEqual(stream.responseDeserialize(two));
+    const extra = Buffer.concat([
+      stream.responseSerialize(g.clientResponse()),
+      Buffer.from([(12 << 3) | 0, 1]),
+    ]);
+    expect(decodeClientResponse(extra, stream.responseDeserialize)).toEqual(
+      stream.responseDeserialize(extra),
+    );
   });
 
   it('names every EventType value the proto declares as proto-loader does', () => {
@@ -147,6 +200,13 @@ describe('hand-decoded watch responses', () => {
         bytes[Math.floor(r() * bytes.length)] = Math.floor(r() * 256);
       try {
         decodeWatchManyResponse(bytes);
+      } catch (e) {
+        expect(e).toBeInstanceOf(Error);
+      }
+      const answer = Buffer.from(stream.responseSerialize(g.clientResponse()));
+      answer[Math.floor(r() * answer.length)] = Math.floor(r() * 256);
+      try {
+        decodeClientResponse(answer, stream.responseDeserialize);
       } catch (e) {
         expect(e).toBeInstanceOf(Error);
       }
