@@ -6,20 +6,14 @@
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
 import { loadArborProtos } from '../client/proto.js';
+import { unpacked, type WireWatchManyResponse } from '../client/watch-decode.js';
 import { Progress } from './progress.js';
 import { scalePath } from './scale-paths.js';
 
 export type WatchApi = 'many' | 'watch';
 
-type WatchManyCall = grpc.ClientDuplexStream<unknown, WatchManyRes>;
-interface WatchManyRes {
-  watchId?: string;
-  created?: boolean;
-  canceled?: boolean;
-  error?: { code?: number } | null;
-  events?: unknown[];
-  batch?: WatchManyRes[];
-}
+/** Responses come decoded by the client's own decoder (loadArborProtos). */
+type WatchManyCall = grpc.ClientDuplexStream<unknown, WireWatchManyResponse>;
 
 /**
  * Raw watches on one member over `n` TCP connections: one Watch call per watch (`watch`), or one
@@ -69,18 +63,15 @@ export class WatchPool {
     if (have) return have;
     const conn = this.conns[i]!;
     const call = (conn as unknown as Record<string, () => WatchManyCall>)['WatchMany']!.call(conn);
-    const one = (res: WatchManyRes): void => {
-      if (res.events?.length) this.onEvents(res.events.length);
-      if (!res.created && !res.canceled) return;
-      if (res.canceled && res.error) this.countError(res.error.code ?? grpc.status.UNKNOWN);
-      const id = res.watchId ?? '0';
-      const done = this.pending.get(id);
-      this.pending.delete(id);
-      done?.();
-    };
-    call.on('data', (res: WatchManyRes) => {
-      if (res.batch?.length) res.batch.forEach(one);
-      else one(res);
+    call.on('data', (msg: WireWatchManyResponse) => {
+      for (const res of unpacked(msg)) {
+        if (res.events.length > 0) this.onEvents(res.events.length);
+        if (!res.created && !res.canceled) continue;
+        if (res.canceled && res.error) this.countError(res.error.code);
+        const done = this.pending.get(res.watchId);
+        this.pending.delete(res.watchId);
+        done?.();
+      }
     });
     call.on('error', (e: grpc.ServiceError) => {
       if (e.code !== grpc.status.CANCELLED) this.countError(e.code);

@@ -347,6 +347,11 @@ function watch(r: Reader): WireWatchResponse {
   return m;
 }
 
+/** The responses a WatchManyResponse stands for: its packed ones, or itself. */
+export function unpacked(res: WireWatchManyResponse): readonly WireWatchManyResponse[] {
+  return res.batch.length > 0 ? res.batch : [res];
+}
+
 export function decodeWatchManyResponse(buf: Buffer): WireWatchManyResponse {
   return watchMany(new Reader(buf, 0, buf.length));
 }

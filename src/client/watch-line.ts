@@ -12,7 +12,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import { UnavailableError, errorFromStatus, toArborError, type ArborError } from './errors.js';
-import type { WireWatchManyResponse } from './watch-decode.js';
+import { unpacked, type WireWatchManyResponse } from './watch-decode.js';
 import type { WireWatchRequest, WireWatchResponse } from './wire.js';
 
 export interface WatchLineHandlers {
@@ -128,8 +128,7 @@ export class WatchMux {
     this.call = call;
     call.on('data', (res: WireWatchManyResponse) => {
       if (this.call !== call) return;
-      if (res.batch.length === 0) return this.route(res);
-      for (const r of res.batch) this.route(r);
+      for (const r of unpacked(res)) this.route(r);
     });
     let over = false;
     const end = (e: ArborError): void => {
