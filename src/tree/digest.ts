@@ -39,14 +39,19 @@ export class Hasher {
   }
 
   u32(x: number): this {
+    this.mix(x);
+    this.n++;
+    return this;
+  }
+
+  /** u32() without counting the word (callers add their word count once). */
+  private mix(x: number): void {
     let k = Math.imul(x, C1);
     k = Math.imul(rotl(k, 15), C2);
     this.a = (Math.imul(rotl(this.a ^ k, 13), 5) + 0xe6546b64) | 0;
     let j = Math.imul(x, D1);
     j = Math.imul(rotl(j, 17), D2);
     this.b = (Math.imul(rotl(this.b ^ j, 11), 9) + 0x7feb352d) | 0;
-    this.n++;
-    return this;
   }
 
   /** Any finite number (integers up to 2^53 exactly). */
@@ -61,26 +66,38 @@ export class Hasher {
 
   /** UTF-16 code units, two per word, length-prefixed. */
   str(s: string): this {
-    this.u32(s.length);
+    const n = s.length;
+    this.u32(n);
     let i = 0;
-    for (; i + 1 < s.length; i += 2) this.u32(s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16));
-    if (i < s.length) this.u32(s.charCodeAt(i));
+    for (; i + 1 < n; i += 2) this.mix(s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16));
+    if (i < n) this.u32(s.charCodeAt(i));
+    this.n += n >>> 1;
     return this;
   }
 
   /** Bytes, four per word, length-prefixed. */
   bytes(b: Uint8Array): this {
-    this.u32(b.length);
     const n = b.length;
+    this.u32(n);
+    // The word loop keeps both lanes in locals: a znode's payload is hashed on every write (old
+    // and new value), and per-word property traffic was most of its cost.
+    let a = this.a;
+    let c = this.b;
     let i = 0;
     for (; i + 3 < n; i += 4) {
-      this.u32(
+      const x =
         (b[i] as number) |
-          ((b[i + 1] as number) << 8) |
-          ((b[i + 2] as number) << 16) |
-          ((b[i + 3] as number) << 24),
-      );
+        ((b[i + 1] as number) << 8) |
+        ((b[i + 2] as number) << 16) |
+        ((b[i + 3] as number) << 24);
+      const k = Math.imul(rotl(Math.imul(x, C1), 15), C2);
+      a = (Math.imul(rotl(a ^ k, 13), 5) + 0xe6546b64) | 0;
+      const j = Math.imul(rotl(Math.imul(x, D1), 17), D2);
+      c = (Math.imul(rotl(c ^ j, 11), 9) + 0x7feb352d) | 0;
     }
+    this.a = a;
+    this.b = c;
+    this.n += n >>> 2;
     let tail = 0;
     for (let s = 0; i < n; i++, s += 8) tail |= (b[i] as number) << s;
     return this.u32(tail);
