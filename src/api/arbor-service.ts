@@ -253,6 +253,39 @@ export class Operations {
   }
 }
 
+/**
+ * About how many bytes of answers one packed message carries at most. A client may accept
+ * messages as small as 64 KiB; half that leaves room for the estimate being short.
+ */
+const PACK_BYTES = 32 * 1024;
+
+/** An answer's size on the wire, about: its data and child names, and a Stat or so per part. */
+function approxAnswerSize(body: Msg): number {
+  let n = 192;
+  for (const k in body) {
+    const v = body[k] as {
+      data?: Uint8Array;
+      children?: readonly string[];
+      results?: readonly unknown[];
+      message?: string;
+    };
+    if (v === null || typeof v !== 'object') continue;
+    n += v.data?.length ?? 0;
+    if (v.children !== undefined) for (const c of v.children) n += 8 + c.length * 3;
+    n += 192 * (v.results?.length ?? 0);
+    n += (v.message?.length ?? 0) * 3;
+  }
+  return n;
+}
+
+const BATCH_METADATA = new grpc.Metadata();
+BATCH_METADATA.set('arbor-batch', '1');
+
+function isBatch(req: unknown): boolean {
+  const b = (req as Msg).batch;
+  return Array.isArray(b) && b.length > 0;
+}
+
 export function arborHandlers(ctx: ApiContext, encoder: WatchEncoder): grpc.UntypedServiceImplementation {
   const ops = new Operations(ctx);
   const log = ctx.logger;
@@ -387,14 +420,41 @@ export function arborHandlers(ctx: ApiContext, encoder: WatchEncoder): grpc.Unty
     };
     call.on('close', release);
     const finishIfDone = (): void => {
-      if (ended && inflight === 0) call.end();
+      if (ended && inflight === 0) {
+        flush();
+        call.end();
+      }
     };
-    call.on('data', (req: unknown) => {
+    // Tells the client it may pack requests (ClientRequest.batch); older members send no such
+    // header, and their clients keep sending one request per message.
+    call.sendMetadata(BATCH_METADATA.clone());
+    // Answers to packed requests, written as one message at the end of the microtask queue (the
+    // answers of one apply batch resolve together). An answer to a request sent alone flushes
+    // these first, so answers leave in the order they were given.
+    let packed: Msg[] = [];
+    let packedBytes = 0;
+    const flush = (): void => {
+      const out = packed;
+      packed = [];
+      packedBytes = 0;
+      if (out.length === 0 || call.destroyed || !call.writable) return;
+      call.write(out.length === 1 ? (out[0] as Msg) : { batch: out });
+    };
+    const handle = (req: unknown, inBatch: boolean): void => {
       const id = (req as Msg).id ?? '0';
       const which = (req as Msg).op as OpName | undefined;
       const reply = (body: Msg): void => {
         inflight--;
-        if (!call.destroyed && call.writable) call.write({ id, ...body });
+        const size = inBatch ? approxAnswerSize(body) : PACK_BYTES;
+        if (size < PACK_BYTES) {
+          if (packedBytes + size > PACK_BYTES) flush();
+          if (packed.length === 0) queueMicrotask(flush);
+          packed.push({ id, ...body });
+          packedBytes += size;
+        } else {
+          flush();
+          if (!call.destroyed && call.writable) call.write({ id, ...body });
+        }
         finishIfDone();
       };
       inflight++;
@@ -406,7 +466,15 @@ export function arborHandlers(ctx: ApiContext, encoder: WatchEncoder): grpc.Unty
         return;
       }
       let p: Promise<Msg>;
-      if (which === undefined || !(which in (req as Msg))) {
+      if (isBatch(req)) {
+        p = Promise.reject(
+          invalid(
+            inBatch
+              ? 'a ClientRequest inside a batch cannot carry a batch of its own'
+              : 'a ClientRequest with a batch sets nothing else: send the operation as its own entry',
+          ),
+        );
+      } else if (which === undefined || !(which in (req as Msg))) {
         p = Promise.reject(invalid('ClientRequest sets no operation'));
       } else if (WRITES.has(which)) {
         try {
@@ -434,6 +502,11 @@ export function arborHandlers(ctx: ApiContext, encoder: WatchEncoder): grpc.Unty
           reply({ error: { code: st.code, message: st.details, failed_op: st.failedOp } });
         },
       );
+    };
+    call.on('data', (req: unknown) => {
+      // A batch that also sets an operation is refused whole, under its own id (handle()).
+      if (!isBatch(req) || (req as Msg).op !== undefined) handle(req, false);
+      else for (const r of (req as Msg).batch as unknown[]) handle(r, true);
     });
     call.on('end', () => {
       ended = true;

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { preEncodedResponses, WatchEncoder } from './watch-encoding.js';
+import { withHandDecodedRequests } from './request-decode.js';
 
 /** Compiled code lives in dist/api/, sources in src/api/: both two levels below the repo root. */
 export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
@@ -37,6 +38,11 @@ export function loadArborProto(): ArborProto {
   const cluster = packageDefinition['arbor.v1.Cluster'] as grpc.ServiceDefinition;
   const auth = packageDefinition['arbor.v1.Auth'] as grpc.ServiceDefinition;
   const serialize = preEncodedResponses(arbor, ['Watch', 'WatchMany']);
+  const stream = arbor['Stream']!;
+  (arbor as Record<string, grpc.MethodDefinition<unknown, unknown>>)['Stream'] = {
+    ...stream,
+    requestDeserialize: withHandDecodedRequests(stream.requestDeserialize.bind(stream)),
+  };
   const watchEncoder = new WatchEncoder(serialize['Watch']!, serialize['WatchMany']!);
   cached = { packageDefinition, arbor, cluster, auth, watchEncoder };
   return cached;

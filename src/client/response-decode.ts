@@ -5,7 +5,8 @@
  * protobufjs's `toObject` a Long `toString` apiece, the largest share of a client's decoding.
  * Any other result, or a message that sets more than one, goes to proto-loader's own decoder.
  */
-import { Reader, errorStatus, stat } from './watch-decode.js';
+import { Reader } from '../util/proto-reader.js';
+import { errorStatus, stat } from './watch-decode.js';
 import type {
   WireClientResponse,
   WireCreateResponse,
@@ -78,24 +79,41 @@ const RESULTS: Record<number, readonly [string, (r: Reader) => unknown]> = {
 
 /** `fallback`: proto-loader's deserializer of ClientResponse, for everything not handled here. */
 export function decodeClientResponse(buf: Buffer, fallback: Decode): WireClientResponse {
-  const r = new Reader(buf, 0, buf.length);
+  return response(new Reader(buf, 0, buf.length), false) ?? (fallback(buf) as WireClientResponse);
+}
+
+/** What proto-loader sets `batch` to when there is none; shared, never written. */
+const NO_BATCH: readonly WireClientResponse[] = Object.freeze([]);
+
+/** undefined: proto-loader decodes the whole message instead. */
+function response(r: Reader, inBatch: boolean): WireClientResponse | undefined {
   let id = '0';
   let result: [string, unknown] | undefined;
+  let batch: WireClientResponse[] | undefined;
   while (r.more) {
     const t = r.tag();
     if (t === ((1 << 3) | 0)) {
       id = r.uint64();
       continue;
     }
+    if (t === ((12 << 3) | 2) && !inBatch) {
+      const inner = response(r.sub(), true);
+      if (inner === undefined) return undefined;
+      (batch ??= []).push(inner);
+      continue;
+    }
     const known = (t & 7) === 2 ? RESULTS[t >>> 3] : undefined;
     // Another result, or a second one (the last would win): proto-loader decides.
     if (known === undefined || result !== undefined) {
-      if (t >>> 3 <= 11) return fallback(buf) as WireClientResponse;
+      if (t >>> 3 <= 12) return undefined;
       r.skip(t & 7);
       continue;
     }
     result = [known[0], known[1](r.sub())];
   }
-  if (result === undefined) return { id } as WireClientResponse;
-  return { id, [result[0]]: result[1], result: result[0] } as unknown as WireClientResponse;
+  const m = (
+    result === undefined ? { id } : { id, [result[0]]: result[1], result: result[0] }
+  ) as WireClientResponse;
+  m.batch = batch ?? NO_BATCH;
+  return m;
 }

@@ -10,6 +10,7 @@
  */
 import type { status as Status } from '@grpc/grpc-js';
 import type { WireEventType, WireStat, WireWatchEvent, WireWatchResponse } from './wire.js';
+import { Reader } from '../util/proto-reader.js';
 
 /** WatchManyResponse as proto-loader builds it (watch-line.ts routes it). */
 export interface WireWatchManyResponse {
@@ -26,131 +27,6 @@ export interface WireWatchManyResponse {
 }
 
 const EVENT_TYPES: readonly WireEventType[] = ['EVENT_TYPE_UNSPECIFIED', 'CREATED', 'UPDATED', 'DELETED'];
-const TWO_32 = 4294967296;
-
-export class Reader {
-  /** The last varint read, as two 32-bit halves (protobuf varints carry up to 64 bits). */
-  private lo = 0;
-  private hi = 0;
-
-  constructor(
-    private readonly buf: Buffer,
-    public pos: number,
-    readonly end: number,
-  ) {}
-
-  get more(): boolean {
-    return this.pos < this.end;
-  }
-
-  private varint(): void {
-    let lo = 0;
-    let hi = 0;
-    let shift = 0;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.end) throw new Error('truncated varint in a watch response');
-      const b = this.buf[this.pos++] as number;
-      if (shift < 28) lo |= (b & 0x7f) << shift;
-      else if (shift === 28) {
-        lo |= (b & 0x0f) << 28;
-        hi = (b & 0x7f) >> 4;
-      } else hi |= (b & 0x7f) << (shift - 32);
-      shift += 7;
-      if ((b & 0x80) === 0) {
-        this.lo = lo >>> 0;
-        this.hi = hi >>> 0;
-        return;
-      }
-    }
-    throw new Error('varint longer than 10 bytes in a watch response');
-  }
-
-  tag(): number {
-    this.varint();
-    return this.lo;
-  }
-
-  bool(): boolean {
-    this.varint();
-    return this.lo !== 0 || this.hi !== 0;
-  }
-
-  uint32(): number {
-    this.varint();
-    return this.lo;
-  }
-
-  int32(): number {
-    this.varint();
-    return this.lo | 0;
-  }
-
-  /** uint64 as a decimal string. */
-  uint64(): string {
-    this.varint();
-    if (this.hi < 0x200000) return String(this.hi * TWO_32 + this.lo);
-    return ((BigInt(this.hi) << 32n) | BigInt(this.lo)).toString();
-  }
-
-  /** int64 as a decimal string (negative values are ten-byte two's complement varints). */
-  int64(): string {
-    this.varint();
-    if (this.hi < 0x200000) return String(this.hi * TWO_32 + this.lo);
-    return BigInt.asIntN(64, (BigInt(this.hi) << 32n) | BigInt(this.lo)).toString();
-  }
-
-  /** The end of a length-delimited field starting here. */
-  delimited(): number {
-    this.varint();
-    const end = this.pos + this.lo;
-    if (this.hi !== 0 || end > this.end) throw new Error('length-delimited field runs past its message');
-    return end;
-  }
-
-  string(): string {
-    const end = this.delimited();
-    const s = this.buf.toString('utf8', this.pos, end);
-    this.pos = end;
-    return s;
-  }
-
-  bytes(): Buffer {
-    const end = this.delimited();
-    // A copy: a consumer keeping one value must not pin a whole batch of responses.
-    const b = Buffer.from(this.buf.subarray(this.pos, end));
-    this.pos = end;
-    return b;
-  }
-
-  /** A nested message: a reader over its bytes; this one moves past them. */
-  sub(): Reader {
-    const end = this.delimited();
-    const r = new Reader(this.buf, this.pos, end);
-    this.pos = end;
-    return r;
-  }
-
-  skip(wireType: number): void {
-    switch (wireType) {
-      case 0:
-        this.varint();
-        return;
-      case 1:
-        this.pos += 8;
-        break;
-      case 2:
-        this.pos = this.delimited();
-        return;
-      case 5:
-        this.pos += 4;
-        break;
-      default:
-        throw new Error(`unsupported wire type ${wireType} in a watch response`);
-    }
-    if (this.pos > this.end) throw new Error('truncated field in a watch response');
-  }
-}
-
 export function stat(r: Reader): WireStat {
   const s: WireStat = {
     createdRevision: '0',

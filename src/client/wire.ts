@@ -197,7 +197,12 @@ export const UNARY_METHOD: { readonly [K in WireOpName]: string } = {
 /** Writes carry a RequestHeader and must be retried with the same sequence. */
 export const WRITE_OPS: ReadonlySet<WireOpName> = new Set<WireOpName>(['create', 'set', 'delete', 'multi']);
 
-export type WireClientResponse = { id: WireLong } & (
+export type WireClientResponse = {
+  id: WireLong;
+  /** Answers packed into this message (to requests sent in a ClientRequest.batch). */
+  batch?: readonly WireClientResponse[];
+} & (
+  | { result?: undefined }
   | { result: 'error'; error: WireErrorStatus }
   | { result: 'create'; create: WireCreateResponse }
   | { result: 'get'; get: WireGetResponse }

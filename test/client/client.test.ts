@@ -124,6 +124,41 @@ describe('pipelining', () => {
     expect(cluster.members[0]!.calls.filter((c) => c === 'stream:get')).toHaveLength(8);
   });
 
+  it('packs the requests of one turn when the member announces arbor-batch, answers matched by id', async () => {
+    const { client, cluster } = await setup(1);
+    const fake = cluster.members[0]!;
+    fake.batchSupport = true;
+    // The first request opens the stream; the member's initial metadata arrives with its answer.
+    await client.create('/b', 'x');
+    const sets = await Promise.all(Array.from({ length: 30 }, (_, i) => client.set('/b', `v${i}`)));
+    // One stream applies in the order sent: versions 1..30, in the order the calls were made.
+    expect(sets.map((r) => r.stat.version)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    const reads = await Promise.all([
+      client.get('/b'),
+      client.exists('/nope'),
+      client.get('/missing').catch((e) => e),
+    ]);
+    expect(reads[0].data.toString()).toBe('v29');
+    expect(reads[1].exists).toBe(false);
+    expect(reads[2]).toBeInstanceOf(NoNodeError);
+    expect(fake.packs).toEqual([30, 3]);
+  });
+
+  it('sends big requests alone, and packs nothing for a member that does not announce it', async () => {
+    const { client, cluster } = await setup(1);
+    const fake = cluster.members[0]!;
+    fake.batchSupport = true;
+    await client.create('/big', 'x');
+    const big = Buffer.alloc(48 * 1024, 1);
+    await Promise.all([client.set('/big', big), client.set('/big', big), client.get('/big')]);
+    expect(fake.packs).toEqual([]);
+    const plain = await setup(1);
+    await plain.client.create('/p', 'x');
+    await Promise.all(Array.from({ length: 10 }, () => plain.client.get('/p')));
+    expect(plain.cluster.members[0]!.packs).toEqual([]);
+    expect(plain.cluster.members[0]!.calls.filter((c) => c === 'stream:get')).toHaveLength(10);
+  });
+
   it('falls back to unary RPCs when the member does not implement Stream', async () => {
     const { client, cluster } = await setup(1);
     cluster.members[0]!.faults.noStream = true;

@@ -305,6 +305,10 @@ export class FakeMember {
   readonly streamPeers = new Set<string>();
   readonly watchRequests: WireWatchRequest[] = [];
   openStreams = 0;
+  /** Announce `arbor-batch: 1` on Stream calls (the client may then pack requests). */
+  batchSupport = false;
+  /** Size of every packed request (ClientRequest.batch) received. */
+  readonly packs: number[] = [];
   private readonly watchCalls = new Set<grpc.ServerWritableStream<WireWatchRequest, WireWatchResponse>>();
   /** Keep-alives answered. */
   keepAlives = 0;
@@ -446,26 +450,50 @@ export class FakeMember {
           return void call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'no Stream' });
         if (this.faults.unavailable)
           return void call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'member down' });
+        if (this.batchSupport) {
+          const md = new grpc.Metadata();
+          md.set('arbor-batch', '1');
+          call.sendMetadata(md);
+        }
         let held: WireClientResponse[] = [];
-        call.on('data', (req: Record<string, unknown> & { id: string; op: string }) => {
+        /** The answer, or undefined when a fault broke the stream instead. */
+        const answer = (
+          req: Record<string, unknown> & { id: string; op: string },
+        ): WireClientResponse | undefined => {
           this.calls.push(`stream:${req.op}`);
-          let res: WireClientResponse;
           try {
             const value = ops[req.op]!(req[req.op] as never);
             if (isWrite(req.op) && this.faults.dropWriteResponses > 0) {
               this.faults.dropWriteResponses--;
               call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'connection lost' });
-              return;
+              return undefined;
             }
-            res = { id: req.id, result: req.op, [req.op]: value } as unknown as WireClientResponse;
+            return { id: req.id, result: req.op, [req.op]: value } as unknown as WireClientResponse;
           } catch (e) {
             const f = e instanceof Fail ? e : new Fail(grpc.status.INTERNAL, String(e));
-            res = {
+            return {
               id: req.id,
               result: 'error',
               error: { code: f.code, message: f.message, failedOp: f.failedOp },
             };
           }
+        };
+        call.on('data', (req: Record<string, unknown> & { id: string; op: string }) => {
+          const pack = req['batch'] as (typeof req)[] | undefined;
+          if (pack !== undefined && pack.length > 0) {
+            // Answered packed too, in reverse order: the client matches answers by id.
+            this.packs.push(pack.length);
+            const out: WireClientResponse[] = [];
+            for (const r of pack) {
+              const res = answer(r);
+              if (res === undefined) return;
+              out.unshift(res);
+            }
+            call.write({ id: '0', batch: out });
+            return;
+          }
+          const res = answer(req);
+          if (res === undefined) return;
           if (this.faults.reorderBatch > 0) {
             held.push(res);
             if (held.length >= this.faults.reorderBatch) {

@@ -5,6 +5,7 @@
  */
 import * as protoLoader from '@grpc/proto-loader';
 import { describe, expect, it } from 'vitest';
+import { rng, wireValues } from '../wire-values.js';
 import { LOADER_OPTIONS, PROTO_DIR, PROTO_FILE } from '../../src/client/proto.js';
 import { decodeWatchManyResponse, decodeWatchResponse } from '../../src/client/watch-decode.js';
 import { decodeClientResponse } from '../../src/client/response-decode.js';
@@ -16,17 +17,6 @@ const many = service['WatchMany']!;
 const single = service['Watch']!;
 const stream = service['Stream']!;
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function gen(r: () => number): {
   u64(): string;
   i64(): string;
@@ -34,25 +24,7 @@ function gen(r: () => number): {
   response(depth: number): Record<string, unknown>;
   clientResponse(): Record<string, unknown>;
 } {
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
-  const u64 = (): string =>
-    pick([
-      () => '0',
-      () => String(Math.floor(r() * 128)),
-      () => String(Math.floor(r() * 2 ** 32)),
-      () => String(Math.floor(r() * 2 ** 53)),
-      () => String(2n ** 53n + BigInt(Math.floor(r() * 1e9))),
-      () => '18446744073709551615',
-    ])();
-  const i64 = (): string =>
-    pick([
-      () => '0',
-      () => '-1',
-      () => String(-Math.floor(r() * 2 ** 40)),
-      () => '-9223372036854775808',
-      () => '9223372036854775807',
-      () => String(Math.floor(r() * 2 ** 50)),
-    ])();
+  const { pick, u64, i64 } = wireValues(r);
   const event = (): Record<string, unknown> => ({
     type: pick(['EVENT_TYPE_UNSPECIFIED', 'CREATED', 'UPDATED', 'DELETED']),
     path: pick(['/', '/a/b', '/ünï/çødé/✓', `/k${Math.floor(r() * 1e6)}`]),
@@ -160,7 +132,7 @@ describe('hand-decoded watch responses', () => {
     expect(decodeClientResponse(two, stream.responseDeserialize)).toEqual(stream.responseDeserialize(two));
     const extra = Buffer.concat([
       stream.responseSerialize(g.clientResponse()),
-      Buffer.from([(12 << 3) | 0, 1]),
+      Buffer.from([(13 << 3) | 0, 1]),
     ]);
     expect(decodeClientResponse(extra, stream.responseDeserialize)).toEqual(
       stream.responseDeserialize(extra),
