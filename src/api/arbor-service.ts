@@ -34,6 +34,7 @@ import { TreeFailure, invalid, serviceError, toStatus } from './status.js';
 import { asError, unaryHandler } from './unary.js';
 import { budgetKey } from './client-identity.js';
 import { watchManyHandler } from './watch-many.js';
+import { encodeClientResponse } from './response-encode.js';
 import type { WatchEncoder } from './watch-encoding.js';
 import type { ConnectionCounts, ConnectionLimits } from './connection-limits.js';
 import type { SessionQuota } from './session-quota.js';
@@ -404,7 +405,7 @@ export function arborHandlers(ctx: ApiContext, encoder: WatchEncoder): grpc.Unty
     call.on('error', () => undefined);
   };
 
-  const stream = (call: grpc.ServerDuplexStream<unknown, Msg>): void => {
+  const stream = (call: grpc.ServerDuplexStream<unknown, Msg | Buffer>): void => {
     let lastWrite: Promise<unknown> = Promise.resolve();
     let inflight = 0;
     let ended = false;
@@ -438,7 +439,8 @@ export function arborHandlers(ctx: ApiContext, encoder: WatchEncoder): grpc.Unty
       packed = [];
       packedBytes = 0;
       if (out.length === 0 || call.destroyed || !call.writable) return;
-      call.write(out.length === 1 ? (out[0] as Msg) : { batch: out });
+      const msg = out.length === 1 ? (out[0] as Msg) : { batch: out };
+      call.write(encodeClientResponse(msg) ?? msg);
     };
     const handle = (req: unknown, inBatch: boolean): void => {
       const id = (req as Msg).id ?? '0';
@@ -453,7 +455,8 @@ export function arborHandlers(ctx: ApiContext, encoder: WatchEncoder): grpc.Unty
           packedBytes += size;
         } else {
           flush();
-          if (!call.destroyed && call.writable) call.write({ id, ...body });
+          const msg = { id, ...body };
+          if (!call.destroyed && call.writable) call.write(encodeClientResponse(msg) ?? msg);
         }
         finishIfDone();
       };

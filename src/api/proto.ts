@@ -37,7 +37,7 @@ export function loadArborProto(): ArborProto {
   const arbor = packageDefinition['arbor.v1.Arbor'] as grpc.ServiceDefinition;
   const cluster = packageDefinition['arbor.v1.Cluster'] as grpc.ServiceDefinition;
   const auth = packageDefinition['arbor.v1.Auth'] as grpc.ServiceDefinition;
-  const serialize = preEncodedResponses(arbor, ['Watch', 'WatchMany']);
+  const serialize = preEncodedResponses(arbor, ['Watch', 'WatchMany', 'Stream']);
   const stream = arbor['Stream']!;
   (arbor as Record<string, grpc.MethodDefinition<unknown, unknown>>)['Stream'] = {
     ...stream,
