@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
 import { decodeClientResponse } from './response-decode.js';
+import { encodeClientRequest } from './request-encode.js';
 import { decodeWatchManyResponse, decodeWatchResponse } from './watch-decode.js';
 
 export const LOADER_OPTIONS: protoLoader.Options = {
@@ -42,7 +43,13 @@ export function loadArborProtos(): ArborProtos {
   arbor['WatchMany'] = { ...arbor['WatchMany']!, responseDeserialize: decodeWatchManyResponse };
   const stream = arbor['Stream']!;
   const fallback = stream.responseDeserialize;
-  arbor['Stream'] = { ...stream, responseDeserialize: (b: Buffer) => decodeClientResponse(b, fallback) };
+  const serialize = stream.requestSerialize;
+  arbor['Stream'] = {
+    ...stream,
+    responseDeserialize: (b: Buffer) => decodeClientResponse(b, fallback),
+    // The requests it sends most are encoded by hand too.
+    requestSerialize: (m: object) => encodeClientRequest(m as Record<string, unknown>) ?? serialize(m),
+  };
   const root = grpc.loadPackageDefinition(definition);
   const pkg = (root['arbor'] as grpc.GrpcObject)['v1'] as grpc.GrpcObject;
   cached = {
