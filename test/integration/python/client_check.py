@@ -135,6 +135,47 @@ check("ephemeral owned by the session", e.stat.ephemeral_owner == sess.session_i
 a.CloseSession(pb.CloseSessionRequest(session_id=sess.session_id), timeout=T)
 check("closing the session deletes its ephemerals", not b.Exists(pb.ExistsRequest(path="/py/eph"), timeout=T).exists)
 
+# The pipelined session stream; the member announces that it takes packed requests.
+stream_in = queue.Queue()
+
+
+def stream_requests():
+    while True:
+        req = stream_in.get()
+        if req is None:
+            return
+        yield req
+
+
+answers = a.Stream(stream_requests(), timeout=T)
+stream_in.put(pb.ClientRequest(id=1, create=pb.CreateRequest(path="/py/st", data=b"s0")))
+check("Stream announces packed requests", dict(answers.initial_metadata()).get("arbor-batch") == "1")
+stream_in.put(
+    pb.ClientRequest(
+        batch=[
+            pb.ClientRequest(id=2, set=pb.SetRequest(path="/py/st", data=b"s1", expected_version=0)),
+            pb.ClientRequest(id=3, set=pb.SetRequest(path="/py/st", data=b"s2", expected_version=1)),
+            pb.ClientRequest(id=4, get=pb.GetRequest(path="/py/st")),
+            pb.ClientRequest(id=5, get=pb.GetRequest(path="/py/none")),
+        ]
+    )
+)
+got = {}
+for msg in answers:
+    for ans in list(msg.batch) or [msg]:
+        got[ans.id] = ans
+    if len(got) == 5:
+        break
+stream_in.put(None)
+answers.cancel()
+check("a lone request is answered on the stream", got[1].create.path == "/py/st")
+check("packed requests apply in the order packed", got[2].set.stat.version == 1 and got[3].set.stat.version == 2)
+check("a packed read sees the packed writes before it", got[4].get.data == b"s2")
+check(
+    "a packed request's error is answered under its id",
+    got[5].WhichOneof("result") == "error" and got[5].error.code == grpc.StatusCode.NOT_FOUND.value[0],
+)
+
 b.Delete(pb.DeleteRequest(path="/py", expected_version=-1, recursive=True), timeout=T)
 check("recursive delete", not a.Exists(pb.ExistsRequest(path="/py"), timeout=T).exists)
 print("all python checks passed", flush=True)
