@@ -279,6 +279,9 @@ function approxAnswerSize(body: Msg): number {
   return n;
 }
 
+/** Most requests one packed message may carry; more ends the stream with RESOURCE_EXHAUSTED. */
+export const MAX_PACK = 1024;
+
 const BATCH_METADATA = new grpc.Metadata();
 BATCH_METADATA.set('arbor-batch', '1');
 
@@ -508,8 +511,21 @@ export function arborHandlers(ctx: ApiContext, encoder: WatchEncoder): grpc.Unty
     };
     call.on('data', (req: unknown) => {
       // A batch that also sets an operation is refused whole, under its own id (handle()).
-      if (!isBatch(req) || (req as Msg).op !== undefined) handle(req, false);
-      else for (const r of (req as Msg).batch as unknown[]) handle(r, true);
+      if (!isBatch(req) || (req as Msg).op !== undefined) {
+        handle(req, false);
+        return;
+      }
+      const pack = (req as Msg).batch as unknown[];
+      if (pack.length > MAX_PACK) {
+        // Handled in one go, a pack this size would hold the event loop for everyone else.
+        const e = new MemberError(
+          'resourceExhausted',
+          `a ClientRequest batch carries at most ${MAX_PACK} requests, got ${pack.length}: send the rest in further messages`,
+        );
+        call.emit('error', serviceError(toStatus(e)));
+        return;
+      }
+      for (const r of pack) handle(r, true);
     });
     call.on('end', () => {
       ended = true;

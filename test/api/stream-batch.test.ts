@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../../src/bench/proc-cluster.js';
 import { startInProcess, waitServing, type InProcessMember } from './in-process.js';
 import { arborStub, type Msg, type Stub } from '../integration/harness.js';
+import { MAX_PACK } from '../../src/api/arbor-service.js';
 
 let m: InProcessMember;
 let s: Stub;
@@ -146,6 +147,22 @@ describe('packed session-stream requests', () => {
     expect(a.get(11)!.get).toBeDefined();
     // Neither inner request of a refused pack ran.
     expect(o.answers().some((x) => [8, 10].includes(Number(x.id)))).toBe(false);
+    o.st.end();
+  }, 30_000);
+
+  it('ends a stream whose pack carries more than MAX_PACK requests with RESOURCE_EXHAUSTED', async () => {
+    const st = (s.Stream as () => grpc.ClientDuplexStream<Msg, Msg>).call(s);
+    const ended = new Promise<grpc.ServiceError>((resolve) => st.on('error', resolve));
+    st.on('data', () => undefined);
+    st.write({ batch: Array.from({ length: MAX_PACK + 1 }, (_, i) => ({ id: i + 1, get: { path: '/' } })) });
+    const e = await ended;
+    expect(e.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(e.details).toMatch(new RegExp(`at most ${MAX_PACK} requests`));
+    // A pack of exactly MAX_PACK is served.
+    const o = open();
+    o.st.write({ batch: Array.from({ length: MAX_PACK }, (_, i) => ({ id: i + 1, get: { path: '/' } })) });
+    const a = await o.await(Array.from({ length: MAX_PACK }, (_, i) => i + 1));
+    expect(a.get(MAX_PACK)!.get).toBeDefined();
     o.st.end();
   }, 30_000);
 });
