@@ -35,6 +35,8 @@ import { asError, unaryHandler } from './unary.js';
 import { budgetKey } from './client-identity.js';
 import { watchManyHandler } from './watch-many.js';
 import { encodeClientResponse } from './response-encode.js';
+import { approxWireSize } from '../util/proto-writer.js';
+import { MAX_PACK, PACK_TOO_BIG } from './request-decode.js';
 import type { WatchEncoder } from './watch-encoding.js';
 import type { ConnectionCounts, ConnectionLimits } from './connection-limits.js';
 import type { SessionQuota } from './session-quota.js';
@@ -255,32 +257,10 @@ export class Operations {
 }
 
 /**
- * About how many bytes of answers one packed message carries at most. A client may accept
- * messages as small as 64 KiB; half that leaves room for the estimate being short.
+ * Most bytes of answers one packed message carries (approxWireSize: an overestimate). A client
+ * may accept messages as small as 64 KiB.
  */
 const PACK_BYTES = 32 * 1024;
-
-/** An answer's size on the wire, about: its data and child names, and a Stat or so per part. */
-function approxAnswerSize(body: Msg): number {
-  let n = 192;
-  for (const k in body) {
-    const v = body[k] as {
-      data?: Uint8Array;
-      children?: readonly string[];
-      results?: readonly unknown[];
-      message?: string;
-    };
-    if (v === null || typeof v !== 'object') continue;
-    n += v.data?.length ?? 0;
-    if (v.children !== undefined) for (const c of v.children) n += 8 + c.length * 3;
-    n += 192 * (v.results?.length ?? 0);
-    n += (v.message?.length ?? 0) * 3;
-  }
-  return n;
-}
-
-/** Most requests one packed message may carry; more ends the stream with RESOURCE_EXHAUSTED. */
-export const MAX_PACK = 1024;
 
 const BATCH_METADATA = new grpc.Metadata();
 BATCH_METADATA.set('arbor-batch', '1');
@@ -450,7 +430,7 @@ export function arborHandlers(ctx: ApiContext, encoder: WatchEncoder): grpc.Unty
       const which = (req as Msg).op as OpName | undefined;
       const reply = (body: Msg): void => {
         inflight--;
-        const size = inBatch ? approxAnswerSize(body) : PACK_BYTES;
+        const size = inBatch ? approxWireSize(body) : PACK_BYTES;
         if (size < PACK_BYTES) {
           if (packedBytes + size > PACK_BYTES) flush();
           if (packed.length === 0) queueMicrotask(flush);
@@ -511,16 +491,18 @@ export function arborHandlers(ctx: ApiContext, encoder: WatchEncoder): grpc.Unty
     };
     call.on('data', (req: unknown) => {
       // A batch that also sets an operation is refused whole, under its own id (handle()).
-      if (!isBatch(req) || (req as Msg).op !== undefined) {
+      if (req !== PACK_TOO_BIG && (!isBatch(req) || (req as Msg).op !== undefined)) {
         handle(req, false);
         return;
       }
       const pack = (req as Msg).batch as unknown[];
-      if (pack.length > MAX_PACK) {
-        // Handled in one go, a pack this size would hold the event loop for everyone else.
+      if (req === PACK_TOO_BIG || pack.length > MAX_PACK) {
+        // Handled in one go, a pack this size would hold the event loop for everyone else. The
+        // answers already given go out first: their requests were applied.
+        flush();
         const e = new MemberError(
           'resourceExhausted',
-          `a ClientRequest batch carries at most ${MAX_PACK} requests, got ${pack.length}: send the rest in further messages`,
+          `a ClientRequest batch carries at most ${MAX_PACK} requests: send the rest in further messages`,
         );
         call.emit('error', serviceError(toStatus(e)));
         return;

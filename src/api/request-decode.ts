@@ -26,9 +26,34 @@ export function decodeClientRequest(buf: Buffer): Msg | undefined {
   }
 }
 
+/** Most requests one packed message may carry; more ends the stream with RESOURCE_EXHAUSTED. */
+export const MAX_PACK = 1024;
+
+/**
+ * What a message with more than MAX_PACK packed requests decodes to, without decoding them: a
+ * 4 MiB message of empty entries would otherwise become two million objects first.
+ */
+export const PACK_TOO_BIG: Readonly<Msg> = Object.freeze({ pack_too_big: true });
+
 /** proto-loader's deserializer with the common requests decoded by hand first. */
 export function withHandDecodedRequests(fallback: (b: Buffer) => unknown): (b: Buffer) => unknown {
-  return (b: Buffer) => decodeClientRequest(b) ?? fallback(b);
+  return (b: Buffer) => decodeClientRequest(b) ?? (packCount(b) > MAX_PACK ? PACK_TOO_BIG : fallback(b));
+}
+
+/** How many packed requests (field 11) `buf` carries, by skipping over them; 0 if malformed. */
+function packCount(buf: Buffer): number {
+  try {
+    const r = new Reader(buf, 0, buf.length);
+    let n = 0;
+    while (r.more) {
+      const tag = r.tag();
+      if (tag === ((11 << 3) | LEN)) n++;
+      r.skip(tag & 7);
+    }
+    return n;
+  } catch {
+    return 0;
+  }
 }
 
 /** How one field is read; `header` is a nested RequestHeader. */
@@ -175,9 +200,10 @@ function request(r: Reader, inBatch: boolean): Msg | undefined {
     }
     if (field === 11 && (tag & 7) === LEN && !inBatch) {
       // Nested batches (refused by the handler) are left to proto-loader.
+      if ((batch ??= []).length === MAX_PACK) return PACK_TOO_BIG;
       const inner = request(r.sub(), true);
       if (inner === undefined) return undefined;
-      (batch ??= []).push(inner);
+      batch.push(inner);
       continue;
     }
     const entry = OPS.get(field);

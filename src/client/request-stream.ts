@@ -17,6 +17,7 @@ import {
   type ArborError,
 } from './errors.js';
 import type { WireClientResponse, WireOpName, WireOps } from './wire.js';
+import { approxWireSize } from '../util/proto-writer.js';
 
 interface Pending {
   readonly op: WireOpName;
@@ -26,26 +27,12 @@ interface Pending {
 }
 
 /**
- * Most requests packed into one message, and about how many bytes. A member may be configured
- * with messages as small as 64 KiB (--max-message-bytes): half that leaves room for the
- * estimate below being short (ACL lists are not counted).
+ * Most requests packed into one message, and about how many bytes at most (approxWireSize: an
+ * overestimate). A member may be configured with messages as small as 64 KiB
+ * (--max-message-bytes).
  */
 const PACK_COUNT = 256;
 const PACK_BYTES = 32 * 1024;
-
-interface SizedRequest {
-  path?: string;
-  data?: Uint8Array;
-  ops?: readonly Record<string, SizedRequest | undefined>[];
-}
-
-/** A request's size on the wire, about: its path and data plus a little for the rest. */
-function approxSize(req: unknown): number {
-  const r = req as SizedRequest;
-  let n = 64 + (r.path?.length ?? 0) + (r.data?.length ?? 0);
-  if (r.ops !== undefined) for (const op of r.ops) for (const k in op) n += approxSize(op[k]);
-  return n;
-}
 
 type StreamCall = grpc.ClientDuplexStream<Record<string, unknown>, WireClientResponse>;
 
@@ -124,7 +111,8 @@ export class RequestStream {
           signal?.removeEventListener('abort', onAbort);
         },
       });
-      this.write({ id, [op]: req }, approxSize(req));
+      const msg = { id, [op]: req };
+      this.write(msg, approxWireSize(msg));
     });
   }
 

@@ -216,3 +216,22 @@ export function envelope(
     }
   }
 }
+
+/**
+ * About the most bytes a plain object can take on the wire: every field a tag of up to two bytes
+ * and a length of up to five or a varint of up to ten, text at three bytes per UTF-16 unit. For
+ * cutting packs below a message size limit, whatever the object holds (paths, ACL lists, names).
+ */
+export function approxWireSize(v: unknown): number {
+  if (v === undefined || v === null) return 0;
+  if (typeof v === 'string') return 8 + v.length * 3;
+  if (v instanceof Uint8Array) return 8 + v.length;
+  if (typeof v !== 'object') return 12;
+  let n = 8;
+  if (Array.isArray(v)) {
+    for (const x of v as unknown[]) n += approxWireSize(x);
+    return n;
+  }
+  for (const k in v) n += approxWireSize((v as Msg)[k]);
+  return n;
+}

@@ -7,7 +7,12 @@ import * as protoLoader from '@grpc/proto-loader';
 import { describe, expect, it } from 'vitest';
 import { rng, wireValues } from '../wire-values.js';
 import { LOADER_OPTIONS } from '../../src/api/proto.js';
-import { decodeClientRequest, withHandDecodedRequests } from '../../src/api/request-decode.js';
+import {
+  MAX_PACK,
+  PACK_TOO_BIG,
+  decodeClientRequest,
+  withHandDecodedRequests,
+} from '../../src/api/request-decode.js';
 import { header, int, setCommand, u64 } from '../../src/api/convert.js';
 
 // A definition of its own: the member's patches the deserializer under test.
@@ -159,5 +164,27 @@ describe('hand-decoded session-stream requests', () => {
       agreed++;
     }
     expect(agreed).toBeGreaterThan(50);
+  });
+
+  it('refuses a pack of more than MAX_PACK requests without decoding them', () => {
+    let decoded = 0;
+    const decode = withHandDecodedRequests((b) => {
+      decoded++;
+      return loaderDecode(b);
+    });
+    // Entries it decodes by hand, and empty entries that only proto-loader would take.
+    const syncs = encode({ batch: Array.from({ length: MAX_PACK + 1 }, () => ({ sync: { path: '/' } })) });
+    const empties = Buffer.concat(
+      Array.from({ length: 2 * MAX_PACK }, () => Buffer.from([(11 << 3) | 2, 0])),
+    );
+    expect(decode(syncs)).toBe(PACK_TOO_BIG);
+    expect(decode(empties)).toBe(PACK_TOO_BIG);
+    expect(decoded).toBe(0);
+    // MAX_PACK itself is fine either way.
+    const most = encode({ batch: Array.from({ length: MAX_PACK }, () => ({ sync: { path: '/' } })) });
+    expect((decode(most) as { batch: unknown[] }).batch).toHaveLength(MAX_PACK);
+    const emptyMost = Buffer.concat(Array.from({ length: MAX_PACK }, () => Buffer.from([(11 << 3) | 2, 0])));
+    expect((decode(emptyMost) as { batch: unknown[] }).batch).toHaveLength(MAX_PACK);
+    expect(decoded).toBe(1);
   });
 });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../../src/bench/proc-cluster.js';
 import { startInProcess, waitServing, type InProcessMember } from './in-process.js';
 import { arborStub, type Msg, type Stub } from '../integration/harness.js';
-import { MAX_PACK } from '../../src/api/arbor-service.js';
+import { MAX_PACK } from '../../src/api/request-decode.js';
 
 let m: InProcessMember;
 let s: Stub;
@@ -127,6 +127,25 @@ describe('packed session-stream requests', () => {
     const reads = o.messages.filter((x) => [x, ...x.batch].some((y: Msg) => Number(y.id) > 10));
     expect(reads).toHaveLength(3);
     for (const r of reads) expect(r.batch).toEqual([]);
+    o.st.end();
+  }, 30_000);
+
+  it('cuts packs of answers with long paths well below 64 KiB messages', async () => {
+    const o = open();
+    const dir = `/${'d'.repeat(200)}`;
+    o.st.write({ id: 1, create: { path: dir } });
+    await o.await([1]);
+    // 60 answers naming 1.5 KB paths: ~90 KB in all.
+    const names = Array.from({ length: 60 }, (_, i) => `${dir}/${String(i).padStart(1300, 'x')}`);
+    o.st.write({ batch: names.map((p, i) => ({ id: 10 + i, create: { path: p } })) });
+    const ids = names.map((_, i) => 10 + i);
+    await o.await(ids);
+    const packs = o.messages.filter((x) => x.batch.length > 0);
+    expect(packs.length).toBeGreaterThan(1);
+    for (const m of packs) {
+      const bytes = m.batch.reduce((n: number, a: Msg) => n + (a.create?.path?.length ?? 0), 0);
+      expect(bytes).toBeLessThan(32 * 1024);
+    }
     o.st.end();
   }, 30_000);
 
