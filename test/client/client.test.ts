@@ -298,6 +298,31 @@ describe('exactly-once writes', () => {
     expect(seqs).toEqual([1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
   });
 
+  it('a pack cut off by a broken stream is re-sent whole, each write applied once', async () => {
+    const { client, cluster } = await setup(1);
+    const fake = cluster.members[0]!;
+    fake.batchSupport = true;
+    await client.create('/pk', 'x');
+    const before = cluster.state.applied;
+    const seen = cluster.state.headers.length;
+    // The stream breaks after the pack's first write was applied, before it was answered.
+    fake.faults.dropWriteResponses = 1;
+    const results = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => client.create(`/pk/n${i}`, String(i))),
+    );
+    expect(results.map((r) => r.path)).toEqual([0, 1, 2, 3, 4].map((i) => `/pk/n${i}`));
+    expect(cluster.state.applied).toBe(before + 5);
+    expect(fake.packs[0]).toBe(5); // the retries may leave before the new stream's header: alone
+    // The first write twice (applied, then answered from the client table), the rest once; each
+    // retry on its own schedule (a member refuses one that would apply out of order).
+    const seqs = cluster.state.headers
+      .slice(seen)
+      .map((h) => h.sequence)
+      .sort((a, b) => a - b);
+    const s0 = seqs[0]!;
+    expect(seqs).toEqual([s0, s0, s0 + 1, s0 + 2, s0 + 3, s0 + 4]);
+  });
+
   it('sequences increase per write and firstUnacked trails the oldest write in flight', async () => {
     const { client, cluster } = await setup(1);
     await Promise.all([client.create('/s1'), client.create('/s2'), client.create('/s3')]);
