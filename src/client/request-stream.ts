@@ -119,7 +119,7 @@ export class RequestStream {
   /**
    * Requests sent in one turn (a burst of callers, or the next requests of callers whose answers
    * arrived together) leave as one message: on both ends gRPC's cost is mostly per message.
-   * Big requests go alone, so one message never grows past PACK_BYTES by much.
+   * A request whose size estimate reaches PACK_BYTES goes alone; a pack stays below PACK_BYTES.
    */
   private write(msg: Record<string, unknown>, size: number): void {
     if (!this.canPack || size >= PACK_BYTES) {
