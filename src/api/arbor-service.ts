@@ -35,7 +35,7 @@ import { asError, unaryHandler } from './unary.js';
 import { budgetKey } from './client-identity.js';
 import { watchManyHandler } from './watch-many.js';
 import { encodeClientResponse } from './response-encode.js';
-import { approxWireSize } from '../util/proto-writer.js';
+import { AnswerPacker } from './answer-packer.js';
 import { MAX_PACK, PACK_TOO_BIG } from './request-decode.js';
 import type { WatchEncoder } from './watch-encoding.js';
 import type { ConnectionCounts, ConnectionLimits } from './connection-limits.js';
@@ -256,12 +256,6 @@ export class Operations {
   }
 }
 
-/**
- * Most bytes of answers one packed message carries (approxWireSize: an overestimate). A client
- * may accept messages as small as 64 KiB.
- */
-const PACK_BYTES = 32 * 1024;
-
 const BATCH_METADATA = new grpc.Metadata();
 BATCH_METADATA.set('arbor-batch', '1');
 
@@ -405,42 +399,22 @@ export function arborHandlers(ctx: ApiContext, encoder: WatchEncoder): grpc.Unty
     call.on('close', release);
     const finishIfDone = (): void => {
       if (ended && inflight === 0) {
-        flush();
+        answers.flush();
         call.end();
       }
     };
     // Tells the client it may pack requests (ClientRequest.batch); older members send no such
     // header, and their clients keep sending one request per message.
     call.sendMetadata(BATCH_METADATA.clone());
-    // Answers to packed requests, written as one message at the end of the microtask queue (the
-    // answers of one apply batch resolve together). An answer to a request sent alone flushes
-    // these first, so answers leave in the order they were given.
-    let packed: Msg[] = [];
-    let packedBytes = 0;
-    const flush = (): void => {
-      const out = packed;
-      packed = [];
-      packedBytes = 0;
-      if (out.length === 0 || call.destroyed || !call.writable) return;
-      const msg = out.length === 1 ? (out[0] as Msg) : { batch: out };
-      call.write(encodeClientResponse(msg) ?? msg);
-    };
+    const answers = new AnswerPacker((msg) => {
+      if (!call.destroyed && call.writable) call.write(encodeClientResponse(msg) ?? msg);
+    });
     const handle = (req: unknown, inBatch: boolean): void => {
       const id = (req as Msg).id ?? '0';
       const which = (req as Msg).op as OpName | undefined;
       const reply = (body: Msg): void => {
         inflight--;
-        const size = inBatch ? approxWireSize(body) : PACK_BYTES;
-        if (size < PACK_BYTES) {
-          if (packedBytes + size > PACK_BYTES) flush();
-          if (packed.length === 0) queueMicrotask(flush);
-          packed.push({ id, ...body });
-          packedBytes += size;
-        } else {
-          flush();
-          const msg = { id, ...body };
-          if (!call.destroyed && call.writable) call.write(encodeClientResponse(msg) ?? msg);
-        }
+        answers.add({ id, ...body }, inBatch);
         finishIfDone();
       };
       inflight++;
@@ -499,7 +473,7 @@ export function arborHandlers(ctx: ApiContext, encoder: WatchEncoder): grpc.Unty
       if (req === PACK_TOO_BIG || pack.length > MAX_PACK) {
         // Handled in one go, a pack this size would hold the event loop for everyone else. The
         // answers already given go out first: their requests were applied.
-        flush();
+        answers.flush();
         const e = new MemberError(
           'resourceExhausted',
           `a ClientRequest batch carries at most ${MAX_PACK} requests: send the rest in further messages`,
