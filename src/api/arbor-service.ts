@@ -35,7 +35,7 @@ import { asError, unaryHandler } from './unary.js';
 import { budgetKey } from './client-identity.js';
 import { watchManyHandler } from './watch-many.js';
 import { encodeClientResponse } from './response-encode.js';
-import { AnswerPacker } from './answer-packer.js';
+import { MessagePacker } from '../util/message-packer.js';
 import { MAX_PACK, PACK_TOO_BIG } from './request-decode.js';
 import type { WatchEncoder } from './watch-encoding.js';
 import type { ConnectionCounts, ConnectionLimits } from './connection-limits.js';
@@ -406,7 +406,8 @@ export function arborHandlers(ctx: ApiContext, encoder: WatchEncoder): grpc.Unty
     // Tells the client it may pack requests (ClientRequest.batch); older members send no such
     // header, and their clients keep sending one request per message.
     call.sendMetadata(BATCH_METADATA.clone());
-    const answers = new AnswerPacker((msg) => {
+    // Answers to packed requests leave packed; an answer to a lone request leaves alone.
+    const answers = new MessagePacker((msg) => {
       if (!call.destroyed && call.writable) call.write(encodeClientResponse(msg) ?? msg);
     });
     const handle = (req: unknown, inBatch: boolean): void => {

@@ -10,7 +10,7 @@
  * out, as proto3 allows (a reader cannot tell the difference), and so are absent ones, as
  * protobufjs's `fromObject` does.
  */
-import { ProtoWriter, UNSUPPORTED, envelope } from '../util/proto-writer.js';
+import { ProtoWriter, UNSUPPORTED, envelope, type Body } from '../util/proto-writer.js';
 
 type Msg = Record<string, unknown>;
 
@@ -29,7 +29,7 @@ function stat(w: ProtoWriter, s: Msg): void {
 }
 
 /** The results encoded here, by the handlers' key: ClientResponse field and body. */
-const RESULTS: ReadonlyMap<string, readonly [number, (w: ProtoWriter, m: Msg) => void]> = new Map([
+const RESULTS: ReadonlyMap<string, readonly [number, Body]> = new Map([
   [
     'error',
     [

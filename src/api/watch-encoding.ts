@@ -10,7 +10,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { TreeEvent } from '../tree/events.js';
-import { putUvarint, uvarintSize } from '../util/bytes.js';
+import { putUvarint, putUvarintBig, uvarintSize, uvarintSizeBig } from '../util/bytes.js';
 import { eventToProto } from './convert.js';
 
 type Serialize = (value: unknown) => Buffer;
@@ -28,21 +28,11 @@ const REVISION_TAG = 3 << 3;
 export type WatchId = number | bigint;
 
 function idSize(id: WatchId): number {
-  if (typeof id === 'number') return uvarintSize(id);
-  let n = 1;
-  for (let v = id; v >= 0x80n; v >>= 7n) n++;
-  return n;
+  return typeof id === 'number' ? uvarintSize(id) : uvarintSizeBig(id);
 }
 
 function putId(out: Buffer, at: number, id: WatchId): number {
-  if (typeof id === 'number') return putUvarint(out, at, id);
-  let v = id;
-  while (v >= 0x80n) {
-    out[at++] = Number(v & 0x7fn) | 0x80;
-    v >>= 7n;
-  }
-  out[at++] = Number(v);
-  return at;
+  return typeof id === 'number' ? putUvarint(out, at, id) : putUvarintBig(out, at, id);
 }
 
 export class WatchEncoder {

@@ -17,7 +17,7 @@ import {
   type ArborError,
 } from './errors.js';
 import type { WireClientResponse, WireOpName, WireOps } from './wire.js';
-import { approxWireSize } from '../util/proto-writer.js';
+import { MessagePacker } from '../util/message-packer.js';
 
 interface Pending {
   readonly op: WireOpName;
@@ -26,13 +26,8 @@ interface Pending {
   readonly cleanup: () => void;
 }
 
-/**
- * Most requests packed into one message, and about how many bytes at most (approxWireSize: an
- * overestimate). A member may be configured with messages as small as 64 KiB
- * (--max-message-bytes).
- */
+/** Most requests packed into one message (a member refuses more than 1024). */
 const PACK_COUNT = 256;
-const PACK_BYTES = 32 * 1024;
 
 type StreamCall = grpc.ClientDuplexStream<Record<string, unknown>, WireClientResponse>;
 
@@ -45,9 +40,8 @@ export class RequestStream {
   private closing = false;
   /** The member said it takes ClientRequest.batch (initial metadata `arbor-batch: 1`). */
   private canPack = false;
-  /** Requests of this event-loop turn, sent as one message at the end of its microtasks. */
-  private outbox: Record<string, unknown>[] = [];
-  private outboxBytes = 0;
+  /** Requests of one event-loop turn leave as one message once the member takes packs. */
+  private readonly outbox: MessagePacker;
 
   /** `onBroken` is told once, with the status, so the endpoint can stop using this stream. */
   constructor(
@@ -57,6 +51,10 @@ export class RequestStream {
     const open = (client as unknown as Record<string, () => StreamCall>)['Stream'];
     if (!open) throw new Error('Arbor service has no Stream method');
     this.call = open.call(client);
+    // A pack cut off by a broken stream is not sent: its requests were rejected for a retry.
+    this.outbox = new MessagePacker((m) => {
+      if (this.brokenWith === undefined) this.call.write(m);
+    }, PACK_COUNT);
     this.call.on('metadata', (md: grpc.Metadata) => {
       this.canPack = md.get('arbor-batch')[0] === '1';
     });
@@ -111,35 +109,8 @@ export class RequestStream {
           signal?.removeEventListener('abort', onAbort);
         },
       });
-      const msg = { id, [op]: req };
-      this.write(msg, approxWireSize(msg));
+      this.outbox.add({ id, [op]: req }, this.canPack);
     });
-  }
-
-  /**
-   * Requests sent in one turn (a burst of callers, or the next requests of callers whose answers
-   * arrived together) leave as one message: on both ends gRPC's cost is mostly per message.
-   * A request whose size estimate reaches PACK_BYTES goes alone; a pack stays below PACK_BYTES.
-   */
-  private write(msg: Record<string, unknown>, size: number): void {
-    if (!this.canPack || size >= PACK_BYTES) {
-      this.flush();
-      this.call.write(msg);
-      return;
-    }
-    if (this.outboxBytes + size > PACK_BYTES || this.outbox.length >= PACK_COUNT) this.flush();
-    if (this.outbox.length === 0) queueMicrotask(() => this.flush());
-    this.outbox.push(msg);
-    this.outboxBytes += size;
-  }
-
-  private flush(): void {
-    const out = this.outbox;
-    if (out.length === 0) return;
-    this.outbox = [];
-    this.outboxBytes = 0;
-    if (this.brokenWith !== undefined) return;
-    this.call.write(out.length === 1 ? (out[0] as Record<string, unknown>) : { batch: out });
   }
 
   /** End the stream (client shutdown). In-flight requests fail with CancelledError. */

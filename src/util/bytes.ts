@@ -51,6 +51,24 @@ export function putUvarint(buf: Uint8Array, at: number, v: number): number {
   return at;
 }
 
+/** uvarintSize for a non-negative bigint (protobuf uint64 values past 2^53). */
+export function uvarintSizeBig(v: bigint): number {
+  let n = 1;
+  for (let x = v; x >= 0x80n; x >>= 7n) n++;
+  return n;
+}
+
+/** putUvarint for a non-negative bigint (up to ten bytes for 64 bits). */
+export function putUvarintBig(buf: Uint8Array, at: number, v: bigint): number {
+  let x = v;
+  while (x >= 0x80n) {
+    buf[at++] = Number(x & 0x7fn) | 0x80;
+    x >>= 7n;
+  }
+  buf[at++] = Number(x);
+  return at;
+}
+
 export class ByteWriter {
   private buf: Uint8Array;
   private view: DataView;

@@ -4,7 +4,7 @@
  * or decimal strings and never go through Long. A value of a type a field cannot take throws
  * UNSUPPORTED, for the caller to hand the whole message to a generic encoder instead.
  */
-import { putUvarint } from './bytes.js';
+import { putUvarint, putUvarintBig, uvarintSize } from './bytes.js';
 
 type Msg = Record<string, unknown>;
 
@@ -119,12 +119,7 @@ export class ProtoWriter {
   private big(field: number, v: bigint): void {
     this.key(field, VARINT);
     this.room(10);
-    let x = v;
-    while (x >= 0x80n) {
-      this.buf[this.pos++] = Number(x & 0x7fn) | 0x80;
-      x >>= 7n;
-    }
-    this.buf[this.pos++] = Number(x);
+    this.pos = putUvarintBig(this.buf, this.pos, v);
   }
 
   bool(field: number, v: unknown): void {
@@ -171,8 +166,7 @@ export class ProtoWriter {
       this.buf[at] = len;
       return;
     }
-    let extra = 0;
-    for (let v = len; v >= 0x80; v = Math.floor(v / 0x80)) extra++;
+    const extra = uvarintSize(len) - 1;
     this.room(extra);
     this.buf.copyWithin(at + 1 + extra, at + 1, this.pos);
     this.pos += extra;

@@ -1,22 +1,22 @@
 /**
- * A session stream's outgoing answers: packable ones leave together at the end of the microtask
- * queue, lone ones at once and never ahead of answers given before them, packs cut below
- * PACK_BYTES.
+ * One end of a session stream: packable messages leave together at the end of the microtask
+ * queue, others at once and never ahead of messages given before them, packs cut below
+ * PACK_BYTES and at the count limit.
  */
 import { describe, expect, it } from 'vitest';
-import { AnswerPacker, PACK_BYTES } from '../../src/api/answer-packer.js';
+import { MessagePacker, PACK_BYTES } from '../../src/util/message-packer.js';
 import { approxWireSize } from '../../src/util/proto-writer.js';
 
 type Msg = Record<string, unknown>;
 
-function packer(): { p: AnswerPacker; out: Msg[] } {
+function packer(maxCount?: number): { p: MessagePacker; out: Msg[] } {
   const out: Msg[] = [];
-  return { p: new AnswerPacker((m) => out.push(m)), out };
+  return { p: new MessagePacker((m) => out.push(m), maxCount), out };
 }
 
 const ids = (m: Msg): unknown[] => ((m.batch as Msg[] | undefined) ?? [m]).map((a) => a.id);
 
-describe('AnswerPacker', () => {
+describe('MessagePacker', () => {
   it('writes a lone answer at once, alone', () => {
     const { p, out } = packer();
     p.add({ id: 1, set: {} }, false);
@@ -59,5 +59,12 @@ describe('AnswerPacker', () => {
     expect(out.length).toBeGreaterThan(3);
     for (const m of out) if (m.batch !== undefined) expect(approxWireSize(m)).toBeLessThan(PACK_BYTES + 64);
     expect(out.at(-1)).toMatchObject({ id: 99 });
+  });
+
+  it('cuts packs at the count limit', async () => {
+    const { p, out } = packer(3);
+    for (let i = 1; i <= 7; i++) p.add({ id: i, get: {} }, true);
+    await Promise.resolve();
+    expect(out.map(ids)).toEqual([[1, 2, 3], [4, 5, 6], [7]]);
   });
 });
