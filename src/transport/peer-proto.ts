@@ -8,6 +8,7 @@
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
+import { decodeMessageBatch, encodeMessageBatch } from './batch-codec.js';
 
 /** MessageBatch, camelCased by proto-loader. uint64 ids arrive as numbers (longs: Number). */
 export interface MessageBatch {
@@ -73,16 +74,25 @@ export function peerProto(): PeerProto {
     defaults: true,
     oneofs: true,
   });
-  const service = pkg[SERVICE] as ServiceDefinition | undefined;
-  if (service === undefined) throw new Error(`${SERVICE} missing from raft.proto`);
+  const loadedService = pkg[SERVICE] as ServiceDefinition | undefined;
+  if (loadedService === undefined) throw new Error(`${SERVICE} missing from raft.proto`);
+  const service: Record<string, MethodDefinition<unknown, unknown>> = { ...loadedService };
   const method = <Req, Res>(name: string): MethodDefinition<Req, Res> => {
     const m = service[name];
     if (m === undefined) throw new Error(`${SERVICE}.${name} missing from raft.proto`);
     return m as MethodDefinition<Req, Res>;
   };
+  // Raft batches are encoded and decoded by hand (batch-codec.ts), proto-loader for anything odd.
+  const plain = method<MessageBatch, Empty>('Messages');
+  const messages: MethodDefinition<MessageBatch, Empty> = {
+    ...plain,
+    requestSerialize: (b: MessageBatch) => encodeMessageBatch(b) ?? plain.requestSerialize(b),
+    requestDeserialize: (buf: Buffer) => decodeMessageBatch(buf) ?? plain.requestDeserialize(buf),
+  };
+  service['Messages'] = messages as MethodDefinition<unknown, unknown>;
   loaded = {
-    service,
-    messages: method('Messages'),
+    service: service,
+    messages,
     installSnapshot: method('InstallSnapshot'),
     forward: method('Forward'),
     forwardStream: method('ForwardStream'),
