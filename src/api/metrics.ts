@@ -70,6 +70,11 @@ export class Metrics {
       labelNames: ['reason'],
       registers,
     });
+    const outOfOrder = new Counter({
+      name: 'arbor_writes_out_of_order_total',
+      help: 'Writes refused (ABORTED, not applied) because an earlier write of the same client had not applied',
+      registers,
+    });
     const commitLatency = new Histogram({
       name: 'arbor_commit_latency_seconds',
       help: 'Proposal to commit, on the leader',
@@ -98,6 +103,7 @@ export class Metrics {
       leaderChanged: () => leaderChanges.inc(),
       proposalCommitted: () => committed.inc(),
       proposalFailed: (reason) => failed.inc({ reason }),
+      writeOutOfOrder: () => outOfOrder.inc(),
       commitLatency: (s) => commitLatency.observe(s),
       applyLatency: (s) => applyLatency.observe(s),
       fsyncLatency: (s) => fsyncLatency.observe(s),

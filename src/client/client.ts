@@ -100,7 +100,14 @@ export class ArborClient {
       try {
         const st = await this.status({ deadlineMs: 2_000 });
         const leader = st.members.find((m) => m.id === st.leaderId);
-        if (leader !== undefined && !this.pool.isClosed) this.pool.preferForWrites(leader.clientUrl);
+        if (leader === undefined || this.pool.isClosed) return;
+        // Right after a leader dies its followers still name it until they elect another: only
+        // a member that says so itself is taken as the leader (a dead one would draw every write).
+        const own =
+          st.memberId === leader.id
+            ? st
+            : await this.status({ endpoint: leader.clientUrl, deadlineMs: 1_000 });
+        if (own.role === 'leader' && !this.pool.isClosed) this.pool.preferForWrites(leader.clientUrl);
       } catch {
         // No leader yet or no member reachable: writes still work through whoever answers.
       } finally {
@@ -373,17 +380,18 @@ export class ArborClient {
     opts: CallOptions,
     attempt: (ep: Endpoint, deadline: number) => Promise<T>,
     only?: Endpoint,
+    seq?: number,
   ): Promise<T> {
     const t = this.tokens;
-    if (t === undefined) return this.pool.retry(kind, opts, attempt, only);
+    if (t === undefined) return this.pool.retry(kind, opts, attempt, only, seq);
     await t.ensure(this.pool, opts);
     try {
-      return await this.pool.retry(kind, opts, attempt, only);
+      return await this.pool.retry(kind, opts, attempt, only, seq);
     } catch (e) {
       if (!(e instanceof UnauthenticatedError)) throw e;
       t.invalidate();
       await t.ensure(this.pool, opts);
-      return this.pool.retry(kind, opts, attempt, only);
+      return this.pool.retry(kind, opts, attempt, only, seq);
     }
   }
 
@@ -405,11 +413,17 @@ export class ArborClient {
     // The sequence is fixed once; every attempt re-sends it (firstUnacked may move on).
     const seq = this.pool.sequencer.begin();
     try {
-      return await this.retry('write', opts, (ep, deadline) => {
-        const header: WireHeader = headerToWire(this.pool.sequencer.header(seq));
-        const full = { ...req, header } as WireOps[K]['req'];
-        return ep.invoke(this.pool.transport, op, full, deadline, opts.signal);
-      });
+      return await this.retry(
+        'write',
+        opts,
+        (ep, deadline) => {
+          const header: WireHeader = headerToWire(this.pool.sequencer.header(seq));
+          const full = { ...req, header } as WireOps[K]['req'];
+          return ep.invoke(this.pool.transport, op, full, deadline, opts.signal);
+        },
+        undefined,
+        seq,
+      );
     } finally {
       this.pool.sequencer.end(seq);
     }

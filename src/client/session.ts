@@ -101,14 +101,19 @@ export class Session extends EventEmitter<SessionEvents> {
     const seq = pool.sequencer.begin();
     try {
       const sentAt = performance.now();
-      const res = await pool.retry('write', opts, (ep, deadline) =>
-        unaryCall<WireOpenSessionResponse>(
-          ep.arborClient(),
-          'OpenSession',
-          { timeoutMs: String(opts.timeoutMs), header: headerToWire(pool.sequencer.header(seq)) },
-          deadline,
-          opts.signal,
-        ),
+      const res = await pool.retry(
+        'write',
+        opts,
+        (ep, deadline) =>
+          unaryCall<WireOpenSessionResponse>(
+            ep.arborClient(),
+            'OpenSession',
+            { timeoutMs: String(opts.timeoutMs), header: headerToWire(pool.sequencer.header(seq)) },
+            deadline,
+            opts.signal,
+          ),
+        undefined,
+        seq,
       );
       const granted = toNum(res.timeoutMs);
       const timeoutMs = granted > 0 ? granted : opts.timeoutMs;
@@ -133,14 +138,19 @@ export class Session extends EventEmitter<SessionEvents> {
     await this.auth?.ready();
     const seq = this.pool.sequencer.begin();
     try {
-      await this.pool.retry('write', opts, (ep, deadline) =>
-        unaryCall(
-          ep.arborClient(),
-          'CloseSession',
-          { sessionId: this.id.toString(), header: headerToWire(this.pool.sequencer.header(seq)) },
-          deadline,
-          opts.signal,
-        ),
+      await this.pool.retry(
+        'write',
+        opts,
+        (ep, deadline) =>
+          unaryCall(
+            ep.arborClient(),
+            'CloseSession',
+            { sessionId: this.id.toString(), header: headerToWire(this.pool.sequencer.header(seq)) },
+            deadline,
+            opts.signal,
+          ),
+        undefined,
+        seq,
       );
     } catch (e) {
       // Already gone on the server: the goal of close() is reached.

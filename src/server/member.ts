@@ -697,6 +697,8 @@ export class Member implements PeerHandlerPort {
       if (waiter && value) {
         answers.push({ d: waiter, a: { revision: e.index, value } });
         this.metrics.proposalCommitted();
+        if (value.kind === 'tree' && !value.result.ok && value.result.error.code === 'outOfOrder')
+          this.metrics.writeOutOfOrder();
       }
     }
     this.node.appliedTo(logIndex(this.applied));

@@ -70,6 +70,8 @@ export interface MemberMetrics {
   proposalCommitted(): void;
   /** A proposal failed before commit: dropped, leadership lost, deadline, ... */
   proposalFailed(reason: string): void;
+  /** A write this member proposed was refused at apply: an earlier write of its client had not applied. */
+  writeOutOfOrder(): void;
   /** Seconds from proposing an entry to seeing it committed (on the leader). */
   commitLatency(seconds: number): void;
   /** Seconds to apply one batch of committed entries to the tree, durability included. */
@@ -84,6 +86,7 @@ export const NO_MEMBER_METRICS: MemberMetrics = {
   leaderChanged: () => undefined,
   proposalCommitted: () => undefined,
   proposalFailed: () => undefined,
+  writeOutOfOrder: () => undefined,
   commitLatency: () => undefined,
   applyLatency: () => undefined,
   fsyncLatency: () => undefined,
