@@ -38,7 +38,17 @@ export class CorruptRecordError extends Error {
 export function entryKey(index: number): Uint8Array {
   const k = new Uint8Array(9);
   k[0] = P_ENTRY;
-  new DataView(k.buffer).setBigUint64(1, BigInt(index));
+  // The index as u64 big-endian, without a DataView over a fresh buffer or a BigInt per key.
+  const hi = Math.floor(index / 0x100000000);
+  const lo = index >>> 0;
+  k[1] = hi >>> 24;
+  k[2] = (hi >>> 16) & 0xff;
+  k[3] = (hi >>> 8) & 0xff;
+  k[4] = hi & 0xff;
+  k[5] = lo >>> 24;
+  k[6] = (lo >>> 16) & 0xff;
+  k[7] = (lo >>> 8) & 0xff;
+  k[8] = lo & 0xff;
   return k;
 }
 
@@ -69,7 +79,7 @@ export const TREE_LO = Uint8Array.of(P_TREE);
 export const TREE_HI = Uint8Array.of(P_TREE + 1);
 
 export function treeKey(prefix: Uint8Array, key: Uint8Array): Uint8Array {
-  const k = new Uint8Array(prefix.length + key.length);
+  const k = scratch(prefix.length + key.length);
   k.set(prefix, 0);
   k.set(key, prefix.length);
   return k;

@@ -7,7 +7,7 @@ import type { Command, Envelope } from '../../src/tree/commands.js';
 import { TREE_ERROR_CODES } from '../../src/tree/errors.js';
 import { decodeResult, encodeResult } from '../../src/tree/result-codec.js';
 import type { CommandOutcome } from '../../src/tree/results.js';
-import { parseKey } from '../../src/tree/records.js';
+import { clientKey, keyBytes, nodeKey, parseKey, resultKey, userKey } from '../../src/tree/records.js';
 import { DataTree } from '../../src/tree/data-tree.js';
 import { Driver, replacer } from './helpers.js';
 import { opArb, stepArb } from './gen.js';
@@ -141,6 +141,48 @@ describe('result codec', () => {
           expect(e).toBeInstanceOf(DecodeError);
         }
       }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe('record keys', () => {
+  // The stored layout: UTF-8 of the key, except 'r' keys (clientId, 0x00, seq as u64 big-endian).
+  const reference = (key: string): Uint8Array => {
+    if (key.startsWith('r')) {
+      const nul = key.lastIndexOf('\u0000');
+      const id = new TextEncoder().encode(key.slice(1, nul));
+      const out = new Uint8Array(id.length + 10);
+      out[0] = 0x72;
+      out.set(id, 1);
+      new DataView(out.buffer).setBigUint64(id.length + 2, BigInt(key.slice(nul + 1)));
+      return out;
+    }
+    return new TextEncoder().encode(key);
+  };
+  const text = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.constantFrom('', 'a', 'é', '/a/b'));
+
+  it('keyBytes writes the stored layout, ASCII or not, and parseKey reads it back', () => {
+    fc.assert(
+      fc.property(
+        text,
+        fc.oneof(fc.integer({ min: 0, max: 2 ** 32 + 5 }), fc.constant(Number.MAX_SAFE_INTEGER)),
+        fc.constantFrom('node', 'client', 'result', 'user'),
+        (t, seq, kind) => {
+          const key =
+            kind === 'node'
+              ? nodeKey(('/' + t))
+              : kind === 'client'
+                ? clientKey(t)
+                : kind === 'result'
+                  ? resultKey(t, seq)
+                  : userKey(t);
+          const bytes = keyBytes(key);
+          expect(Buffer.from(bytes).equals(Buffer.from(reference(key)))).toBe(true);
+          if (kind === 'result' && t.length > 0 && !t.includes('\u0000'))
+            expect(parseKey(bytes)).toEqual({ type: 'result', clientId: t, seq });
+        },
+      ),
       { numRuns: 3000 },
     );
   });
