@@ -36,9 +36,11 @@ export class CorruptRecordError extends Error {
 // ---- keys -------------------------------------------------------------------------------------
 
 export function entryKey(index: number): Uint8Array {
-  const k = new Uint8Array(9);
+  // A slab view: a small array of its own would be moved off V8's heap (a new ArrayBuffer) as
+  // soon as crc32 or LevelDB touched its bytes.
+  const k = scratch(9);
   k[0] = P_ENTRY;
-  // The index as u64 big-endian, without a DataView over a fresh buffer or a BigInt per key.
+  // The index as u64 big-endian, without a DataView or a BigInt per key.
   const hi = Math.floor(index / 0x100000000);
   const lo = index >>> 0;
   k[1] = hi >>> 24;
@@ -64,9 +66,12 @@ export function entryKeyIndex(key: Uint8Array): number {
 }
 
 export function treePrefix(gen: number): Uint8Array {
-  const k = new Uint8Array(5);
+  const k = scratch(5);
   k[0] = P_TREE;
-  new DataView(k.buffer).setUint32(1, gen);
+  k[1] = gen >>> 24;
+  k[2] = (gen >>> 16) & 0xff;
+  k[3] = (gen >>> 8) & 0xff;
+  k[4] = gen & 0xff;
   return k;
 }
 
@@ -111,7 +116,10 @@ function seal(key: Uint8Array, w: ByteWriter, tail?: Uint8Array): Uint8Array {
     buf.set(tail, head.length);
   }
   const sum = crc32(buf.subarray(4), crc32(key));
-  new DataView(buf.buffer, buf.byteOffset, buf.byteLength).setUint32(0, sum);
+  buf[0] = sum >>> 24;
+  buf[1] = (sum >>> 16) & 0xff;
+  buf[2] = (sum >>> 8) & 0xff;
+  buf[3] = sum & 0xff;
   return buf;
 }
 
