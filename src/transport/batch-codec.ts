@@ -8,7 +8,14 @@
  */
 import { putUvarint, uvarintSize } from '../util/bytes.js';
 import { Reader } from '../util/proto-reader.js';
-import type { MessageBatch } from './peer-proto.js';
+
+/** MessageBatch, camelCased by proto-loader. uint64 ids arrive as numbers (longs: Number). */
+export interface MessageBatch {
+  clusterId: string;
+  from: number;
+  to: number;
+  messages: Uint8Array[];
+}
 
 const TAG_CLUSTER_ID = (1 << 3) | 2;
 const TAG_FROM = (2 << 3) | 0;

@@ -8,15 +8,9 @@
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
-import { decodeMessageBatch, encodeMessageBatch } from './batch-codec.js';
+import { decodeMessageBatch, encodeMessageBatch, type MessageBatch } from './batch-codec.js';
 
-/** MessageBatch, camelCased by proto-loader. uint64 ids arrive as numbers (longs: Number). */
-export interface MessageBatch {
-  clusterId: string;
-  from: number;
-  to: number;
-  messages: Uint8Array[];
-}
+export type { MessageBatch } from './batch-codec.js';
 export interface SnapshotChunk {
   clusterId: string;
   from: number;
