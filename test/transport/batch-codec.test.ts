@@ -126,7 +126,7 @@ describe('MessageBatch hand codec', () => {
     expect(normal(m.requestDeserialize(wire))).toEqual(normal(b));
     // What the hand decoder refuses, proto-loader decodes (ids past 2^53 come back rounded).
     const from = Buffer.from([0x10, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]);
-    expect((m.requestDeserialize(from)).from).toBe(2 ** 53);
+    expect(m.requestDeserialize(from).from).toBe(2 ** 53);
     const svc = peerProto().service['Messages']!;
     expect(svc.requestDeserialize).toBe(m.requestDeserialize);
   });

@@ -171,7 +171,7 @@ describe('record keys', () => {
         (t, seq, kind) => {
           const key =
             kind === 'node'
-              ? nodeKey(('/' + t))
+              ? nodeKey('/' + t)
               : kind === 'client'
                 ? clientKey(t)
                 : kind === 'result'
