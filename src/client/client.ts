@@ -100,7 +100,9 @@ export class ArborClient {
       try {
         const st = await this.status({ deadlineMs: 2_000 });
         const leader = st.members.find((m) => m.id === st.leaderId);
+        // Only a member of ours can take the writes (no channel to an address we were not given).
         if (leader === undefined || this.pool.isClosed) return;
+        if (!this.pool.endpoints.some((e) => e.address === leader.clientUrl)) return;
         // Right after a leader dies its followers still name it until they elect another: only
         // a member that says so itself is taken as the leader (a dead one would draw every write).
         const own =
