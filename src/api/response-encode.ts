@@ -14,7 +14,8 @@ import { ProtoWriter, UNSUPPORTED, envelope, type Body } from '../util/proto-wri
 
 type Msg = Record<string, unknown>;
 
-function stat(w: ProtoWriter, s: Msg): void {
+/** Stat's fields, from statToProto's object (also the watch events' encoder's). */
+export function statBody(w: ProtoWriter, s: Msg): void {
   w.unsigned(1, s.created_revision);
   w.unsigned(2, s.modified_revision);
   w.unsigned(3, s.children_revision);
@@ -47,7 +48,7 @@ const RESULTS: ReadonlyMap<string, readonly [number, Body]> = new Map([
       3,
       (w: ProtoWriter, m: Msg) => {
         w.string(1, m.path);
-        w.message(2, m.stat, stat);
+        w.message(2, m.stat, statBody);
       },
     ],
   ],
@@ -57,12 +58,12 @@ const RESULTS: ReadonlyMap<string, readonly [number, Body]> = new Map([
       4,
       (w: ProtoWriter, m: Msg) => {
         w.bytes(1, m.data);
-        w.message(2, m.stat, stat);
+        w.message(2, m.stat, statBody);
         w.unsigned(3, m.revision);
       },
     ],
   ],
-  ['set', [5, (w: ProtoWriter, m: Msg) => w.message(1, m.stat, stat)]],
+  ['set', [5, (w: ProtoWriter, m: Msg) => w.message(1, m.stat, statBody)]],
   [
     'delete',
     [
@@ -78,7 +79,7 @@ const RESULTS: ReadonlyMap<string, readonly [number, Body]> = new Map([
       7,
       (w: ProtoWriter, m: Msg) => {
         w.bool(1, m.exists);
-        w.message(2, m.stat, stat);
+        w.message(2, m.stat, statBody);
         w.unsigned(3, m.revision);
       },
     ],

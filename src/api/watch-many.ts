@@ -28,7 +28,7 @@ import type { TreeEvent } from '../tree/events.js';
 import type { Identity } from '../tree/acl.js';
 import type { ConnectionCounts, ConnectionLimits } from './connection-limits.js';
 import { u64 } from './convert.js';
-import { WatchManyBatch, type WatchEncoder, type WatchId } from './watch-encoding.js';
+import { WatchFlag, WatchManyBatch, type WatchEncoder, type WatchId } from './watch-encoding.js';
 import { invalid, serviceError, toStatus } from './status.js';
 
 type Msg = Record<string, unknown>;
@@ -40,6 +40,8 @@ const MAX_BATCH_BYTES = 256 * 1024;
 
 interface Open {
   readonly hub: number;
+  /** Its watch_id as responses encode it. */
+  readonly wireId: WatchId;
   /** The client reads packed responses for this watch (WatchCreateRequest.batch). */
   readonly batch: boolean;
 }
@@ -140,7 +142,7 @@ class WatchManyStream {
         this.d.connections.leaveWatch(this.conn);
         return;
       }
-      this.watches.set(wid, { hub: id, batch });
+      this.watches.set(wid, { hub: id, wireId, batch });
     } catch (e) {
       this.refuse(wid, batch, e);
     }
@@ -154,7 +156,7 @@ class WatchManyStream {
     this.watches.delete(wid);
     this.d.cancel(w.hub);
     this.d.connections.leaveWatch(this.conn);
-    this.write({ watch_id: wid, canceled: true }, 1, w.batch);
+    this.flag(w.wireId, WatchFlag.canceled, 0, w.batch);
   }
 
   /** The hub ended a watch (member reset or shutdown); it has already forgotten it. */
@@ -164,7 +166,7 @@ class WatchManyStream {
     this.watches.delete(wid);
     this.d.connections.leaveWatch(this.conn);
     if (err) this.refuse(wid, w.batch, err);
-    else this.write({ watch_id: wid, canceled: true }, 1, w.batch);
+    else this.flag(w.wireId, WatchFlag.canceled, 0, w.batch);
   }
 
   private refuse(wid: string, batch: boolean, e: unknown): void {
@@ -182,12 +184,11 @@ class WatchManyStream {
   private send(wid: string, wireId: WatchId, batch: boolean, out: WatchOut): boolean {
     switch (out.type) {
       case 'created':
-        this.write({ watch_id: wid, created: true, revision: out.revision }, 1, batch);
+        this.flag(wireId, WatchFlag.created, out.revision, batch);
         break;
       case 'progress':
         // A backed-up stream will deliver newer revisions anyway; the hub skips lagging watchers too.
-        if (this.backlog === 0)
-          this.write({ watch_id: wid, progress: true, revision: out.revision }, 1, batch);
+        if (this.backlog === 0) this.flag(wireId, WatchFlag.progress, out.revision, batch);
         break;
       case 'events':
         if (batch) this.pack(wireId, out.revision, out.events);
@@ -200,6 +201,13 @@ class WatchManyStream {
         break;
     }
     return true;
+  }
+
+  private flag(wireId: WatchId, flag: WatchFlag, revision: number, batch: boolean): void {
+    if (!batch) return this.direct(this.d.encoder.flag(wireId, flag, revision), 1);
+    if (this.closed) return;
+    this.d.encoder.packFlag(this.batch, wireId, flag, revision);
+    this.queued();
   }
 
   private write(res: Msg, weight: number, batch: boolean): void {

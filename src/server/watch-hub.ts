@@ -44,6 +44,8 @@ interface Watcher {
   /** publish(): the events of the batch being fanned out that concern this watcher, if `stamp` is current. */
   due: TreeEvent[];
   stamp: number;
+  /** False once cancelled: a send during publish() may cancel watchers matched before it. */
+  live: boolean;
 }
 
 /** A watcher's `due` between publish() calls; never pushed to (publish starts a new list first). */
@@ -118,6 +120,7 @@ export class WatchHub {
       from: startRevision,
       due: NONE,
       stamp: 0,
+      live: true,
     };
     this.watchers.set(id, w);
     this.index.register(w, path, scope);
@@ -129,6 +132,7 @@ export class WatchHub {
   cancel(id: number): void {
     const w = this.watchers.get(id);
     if (w === undefined) return;
+    w.live = false;
     this.watchers.delete(id);
     this.index.unregister(w);
   }
@@ -144,6 +148,16 @@ export class WatchHub {
     if (events.length === 0) return;
     this.log.append(events);
     if (this.watchers.size === 0) return;
+    if (events.length === 1) {
+      // One entry, one event (most writes): each matched watcher gets exactly `events`.
+      const e = events[0] as TreeEvent;
+      for (const w of this.index.match(e)) {
+        if (!w.live || e.revision < w.from) continue;
+        w.lastActivity = now;
+        this.deliver(w, events, revision);
+      }
+      return;
+    }
     const stamp = ++this.stamp;
     const touched: Watcher[] = [];
     for (const e of events) {
@@ -159,7 +173,7 @@ export class WatchHub {
       const list = w.due;
       w.due = NONE;
       // A sink's send may have cancelled this watcher (a cut-off) after it was matched.
-      if (!this.watchers.has(w.id)) continue;
+      if (!w.live) continue;
       const due =
         w.from > 0 && (list[0] as TreeEvent).revision < w.from
           ? list.filter((e) => e.revision >= w.from)
@@ -182,7 +196,10 @@ export class WatchHub {
 
   /** The member's state jumped (snapshot installed): history no longer connects. */
   reset(revision: number, err: MemberError): void {
-    for (const w of this.watchers.values()) w.sink.close(err);
+    for (const w of this.watchers.values()) {
+      w.live = false;
+      w.sink.close(err);
+    }
     this.watchers.clear();
     this.index = new WatchIndex<Watcher>();
     this.log = new EventLog({
@@ -193,7 +210,10 @@ export class WatchHub {
   }
 
   closeAll(err: MemberError): void {
-    for (const w of this.watchers.values()) w.sink.close(err);
+    for (const w of this.watchers.values()) {
+      w.live = false;
+      w.sink.close(err);
+    }
     this.watchers.clear();
     this.index = new WatchIndex<Watcher>();
   }

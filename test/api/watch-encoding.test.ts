@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadArborProto } from '../../src/api/proto.js';
-import { WatchManyBatch } from '../../src/api/watch-encoding.js';
+import { WatchFlag, WatchManyBatch } from '../../src/api/watch-encoding.js';
 import { eventToProto } from '../../src/api/convert.js';
 import { OPEN_ACL } from '../../src/tree/acl.js';
 import type { TreeEvent } from '../../src/tree/events.js';
@@ -105,6 +105,72 @@ describe('pre-encoded watch responses', () => {
     const decoded = sent.map((m) => (many.responseDeserialize(m) as { batch: { watch_id: string }[] }).batch);
     expect(decoded.map((d) => d.map((r) => r.watch_id))).toEqual([['0', '1'], ['2', '3'], ['4'], ['99']]);
     for (const m of sent.slice(0, 3)) expect(m.length).toBeLessThanOrEqual(1_000);
+  });
+
+  it('encodes random events by hand to what the object encoding decodes to', () => {
+    let seed = 7;
+    const r = (): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed / 2_147_483_648;
+    };
+    const big = (): number => Math.floor(r() * 2 ** (1 + Math.floor(r() * 52)));
+    const types = ['created', 'updated', 'deleted'] as const;
+    for (let i = 0; i < 2_000; i++) {
+      const data = new Uint8Array(Math.floor(r() * 4) === 0 ? 0 : Math.floor(r() * 2_000)).fill(i & 255);
+      const e: TreeEvent = {
+        type: types[i % 3]!,
+        path: (i % 5 === 0 ? `/ünï/✓${i}` : `/p/${'x'.repeat(Math.floor(r() * 300))}`) as ZPath,
+        revision: big(),
+        data,
+        acl: OPEN_ACL,
+        stat: {
+          createdRevision: big(),
+          modifiedRevision: big(),
+          childrenRevision: big(),
+          version: big(),
+          childrenVersion: big(),
+          createdMs: big(),
+          modifiedMs: big(),
+          ephemeralOwner: i % 2 === 0 ? 0n : BigInt(big()) * BigInt(1 + Math.floor(r() * 2_000)),
+          dataLength: data.length,
+          numChildren: Math.floor(r() * 2 ** 32),
+          aclVersion: big(),
+        },
+      };
+      const bytes = proto.watchEncoder.watchMany(proto.watchEncoder.watchId(String(i)), e.revision, [e]);
+      const viaObject = many.responseSerialize({
+        watch_id: String(i),
+        revision: e.revision,
+        events: [eventToProto(e)],
+      });
+      expect(many.responseDeserialize(bytes), `event ${i}`).toEqual(many.responseDeserialize(viaObject));
+    }
+  });
+
+  it('encodes created, progress and canceled answers by hand as the object encoding does', () => {
+    const enc = proto.watchEncoder;
+    const sent: Buffer[] = [];
+    const b = new WatchManyBatch(1_000_000, (m) => sent.push(m));
+    const expected: unknown[] = [];
+    for (const wid of ['0', '5', '300', '9007199254740993', '18446744073709551615'])
+      for (const revision of [0, 1, 200, 2 ** 40])
+        for (const [flag, field] of [
+          [WatchFlag.created, 'created'],
+          [WatchFlag.progress, 'progress'],
+          [WatchFlag.canceled, 'canceled'],
+        ] as const) {
+          const obj = { watch_id: wid, [field]: true, revision };
+          const want = many.responseDeserialize(many.responseSerialize(obj));
+          expect(
+            many.responseDeserialize(enc.flag(enc.watchId(wid), flag, revision)),
+            `${wid} ${field}`,
+          ).toEqual(want);
+          enc.packFlag(b, enc.watchId(wid), flag, revision);
+          expected.push(want);
+        }
+    b.flush();
+    expect(sent.length).toBe(1);
+    expect((many.responseDeserialize(sent[0]!) as { batch: unknown[] }).batch).toEqual(expected);
   });
 
   it('leaves responses given as objects to the original serializer', () => {

@@ -128,4 +128,26 @@ describe('WatchHub', () => {
     expect(revs(b)).toEqual([2, 5]);
     expect(revs(picky)).toEqual([1, 3, 4]);
   });
+
+  it('a watcher cancelled by another watcher’s send during a publish gets nothing more', () => {
+    // One event (the fast path) and several in one publish: the cancelled watcher was matched
+    // before the send that cancelled it either way.
+    for (const batch of [[ev(1, '/a')], [ev(1, '/a'), ev(2, '/a')]]) {
+      const h = hub();
+      const later = sink();
+      let laterId = 0;
+      const first = sink();
+      first.send = (o) => {
+        first.out.push(o);
+        if (o.type === 'events') h.cancel(laterId);
+        return true;
+      };
+      h.open('/a' as ZPath, 'node', 0, 0, first, 0);
+      laterId = h.open('/a' as ZPath, 'node', 0, 0, later, 0);
+      h.publish(batch, batch.length, 0);
+      expect(revs(first)).toEqual(batch.map((e) => e.revision));
+      expect(revs(later)).toEqual([]);
+      expect(h.count).toBe(1);
+    }
+  });
 });
