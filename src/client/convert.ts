@@ -41,7 +41,7 @@ export function toNum(v: string | number | undefined | null): number {
 }
 
 export function toBig(v: string | number | undefined | null): bigint {
-  if (v === undefined || v === null || v === '') return 0n;
+  if (v === undefined || v === null || v === '' || v === 0) return 0n;
   return BigInt(v);
 }
 

@@ -6,18 +6,24 @@
  */
 export type WireLong = string;
 
+/**
+ * A 64-bit field the hand decoders (watch-decode.ts) give as a number when below 2^53 (Stat's
+ * fields, watch revisions); proto-loader gives a decimal string.
+ */
+export type WireNumber = WireLong | number;
+
 export interface WireStat {
-  createdRevision: WireLong;
-  modifiedRevision: WireLong;
-  childrenRevision: WireLong;
-  version: WireLong;
-  childrenVersion: WireLong;
-  createdMs: WireLong;
-  modifiedMs: WireLong;
-  ephemeralOwner: WireLong;
+  createdRevision: WireNumber;
+  modifiedRevision: WireNumber;
+  childrenRevision: WireNumber;
+  version: WireNumber;
+  childrenVersion: WireNumber;
+  createdMs: WireNumber;
+  modifiedMs: WireNumber;
+  ephemeralOwner: WireNumber;
   dataLength: number;
   numChildren: number;
-  aclVersion?: WireLong;
+  aclVersion?: WireNumber;
 }
 
 export interface WireAcl {
@@ -65,7 +71,7 @@ export interface WireReadRequest {
 export interface WireGetResponse {
   data: Buffer;
   stat: WireStat | null;
-  revision: WireLong;
+  revision: WireNumber;
 }
 export interface WireSetRequest {
   path: string;
@@ -86,12 +92,12 @@ export type WireDeleteResponse = Record<string, never>;
 export interface WireExistsResponse {
   exists: boolean;
   stat: WireStat | null;
-  revision: WireLong;
+  revision: WireNumber;
 }
 export interface WireGetChildrenResponse {
   children: string[];
   stat: WireStat | null;
-  revision: WireLong;
+  revision: WireNumber;
 }
 export interface WireCheckOp {
   path: string;
@@ -131,11 +137,11 @@ export interface WireWatchEvent {
   path: string;
   data: Buffer;
   stat: WireStat | null;
-  revision: WireLong;
+  revision: WireNumber;
 }
 export interface WireWatchResponse {
   created: boolean;
-  revision: WireLong;
+  revision: WireNumber;
   events: WireWatchEvent[];
   progress: boolean;
   compactRevision: WireLong;

@@ -137,7 +137,8 @@ export class Reader {
   bytes(): Buffer {
     const end = this.delimited();
     // A copy: a consumer keeping one value must not pin a whole batch of responses.
-    const b = Buffer.from(this.buf.subarray(this.pos, end));
+    const b = Buffer.allocUnsafe(end - this.pos);
+    this.buf.copy(b, 0, this.pos, end);
     this.pos = end;
     return b;
   }

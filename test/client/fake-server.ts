@@ -631,7 +631,7 @@ export class FakeMember {
     const unsubscribe = s.subscribe(send);
     if (start > 0) {
       const from = Math.max(1, start - this.faults.watchReplaySlack);
-      const byRev = new Map<string, WireWatchEvent[]>();
+      const byRev = new Map<string | number, WireWatchEvent[]>();
       for (const e of s.history)
         if (Number(e.revision) >= from) byRev.set(e.revision, [...(byRev.get(e.revision) ?? []), e]);
       for (const evs of byRev.values()) send(evs);

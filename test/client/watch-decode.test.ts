@@ -1,7 +1,8 @@
 /**
  * The client's hand decoder of watch responses builds exactly what @grpc/proto-loader builds with
  * the client's loader options, for any message the proto allows, and skips fields it does not
- * know.
+ * know — except that Stat's 64-bit fields and watch revisions below 2^53 come as numbers (the
+ * same value proto-loader gives as a decimal string).
  */
 import * as protoLoader from '@grpc/proto-loader';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +17,40 @@ const service = def['arbor.v1.Arbor'] as protoLoader.ServiceDefinition;
 const many = service['WatchMany']!;
 const single = service['Watch']!;
 const stream = service['Stream']!;
+
+/** The fields the hand decoders may give as numbers (Stat's 64-bit ones, watch revisions). */
+const NUMERIC = new Set([
+  'createdRevision',
+  'modifiedRevision',
+  'childrenRevision',
+  'version',
+  'childrenVersion',
+  'createdMs',
+  'modifiedMs',
+  'ephemeralOwner',
+  'aclVersion',
+  'revision',
+]);
+
+let numbersSeen = 0;
+
+/**
+ * `decoded` as proto-loader would give it: those fields' numbers as decimal strings. A number is
+ * only allowed when exact (a safe integer); a value past 2^53 must have stayed a string.
+ */
+function asLoader(decoded: unknown): unknown {
+  if (Array.isArray(decoded)) return decoded.map(asLoader);
+  if (decoded === null || typeof decoded !== 'object' || Buffer.isBuffer(decoded)) return decoded;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(decoded)) {
+    if (NUMERIC.has(k) && typeof v === 'number') {
+      expect(Number.isSafeInteger(v), `${k} = ${v}`).toBe(true);
+      numbersSeen++;
+      out[k] = String(v);
+    } else out[k] = asLoader(v);
+  }
+  return out;
+}
 
 function gen(r: () => number): {
   u64(): string;
@@ -101,7 +136,9 @@ describe('hand-decoded watch responses', () => {
       const g = gen(rng(seed));
       const m = g.response(2);
       const bytes = many.responseSerialize(m);
-      expect(decodeWatchManyResponse(bytes), `seed ${seed}`).toEqual(many.responseDeserialize(bytes));
+      expect(asLoader(decodeWatchManyResponse(bytes)), `seed ${seed}`).toEqual(
+        many.responseDeserialize(bytes),
+      );
       const w = {
         created: m.created,
         revision: m.revision,
@@ -110,15 +147,38 @@ describe('hand-decoded watch responses', () => {
         compactRevision: g.u64(),
       };
       const wb = single.responseSerialize(w);
-      expect(decodeWatchResponse(wb), `seed ${seed}`).toEqual(single.responseDeserialize(wb));
+      expect(asLoader(decodeWatchResponse(wb)), `seed ${seed}`).toEqual(single.responseDeserialize(wb));
     }
+    expect(numbersSeen).toBeGreaterThan(1_000);
+  });
+
+  it('gives 64-bit values past 2^53 as exact decimal strings', () => {
+    const big = '18446744073709551615';
+    const bytes = many.responseSerialize({
+      watchId: '1',
+      revision: big,
+      events: [
+        {
+          type: 'UPDATED',
+          path: '/a',
+          revision: '9007199254740993',
+          stat: { version: '-9007199254740993', modifiedRevision: '9007199254740991' },
+        },
+      ],
+    });
+    const d = decodeWatchManyResponse(bytes);
+    expect(d.revision).toBe(big);
+    expect(d.events[0]!.revision).toBe('9007199254740993');
+    expect(d.events[0]!.stat!.version).toBe('-9007199254740993');
+    expect(d.events[0]!.stat!.modifiedRevision).toBe(9007199254740991);
+    expect(d.events[0]!.stat!.createdRevision).toBe(0);
   });
 
   it('decodes session-stream answers of every result to proto-loader’s objects', () => {
     for (let seed = 1; seed <= 500; seed++) {
       const g = gen(rng(seed));
       const bytes = stream.responseSerialize(g.clientResponse());
-      expect(decodeClientResponse(bytes, stream.responseDeserialize), `seed ${seed}`).toEqual(
+      expect(asLoader(decodeClientResponse(bytes, stream.responseDeserialize)), `seed ${seed}`).toEqual(
         stream.responseDeserialize(bytes),
       );
     }
@@ -129,12 +189,14 @@ describe('hand-decoded watch responses', () => {
       stream.responseSerialize({ get: { data: Buffer.from('x'), revision: '3' } }),
       Buffer.from([((20 << 3) & 0x7f) | 0x80, 20 >> 4, 0x07]),
     ]);
-    expect(decodeClientResponse(two, stream.responseDeserialize)).toEqual(stream.responseDeserialize(two));
+    expect(asLoader(decodeClientResponse(two, stream.responseDeserialize))).toEqual(
+      stream.responseDeserialize(two),
+    );
     const extra = Buffer.concat([
       stream.responseSerialize(g.clientResponse()),
       Buffer.from([(13 << 3) | 0, 1]),
     ]);
-    expect(decodeClientResponse(extra, stream.responseDeserialize)).toEqual(
+    expect(asLoader(decodeClientResponse(extra, stream.responseDeserialize))).toEqual(
       stream.responseDeserialize(extra),
     );
   });
@@ -145,7 +207,7 @@ describe('hand-decoded watch responses', () => {
     expect(values.length).toBeGreaterThan(1);
     for (const { number } of [...values, { number: 99 }]) {
       const bytes = single.responseSerialize({ events: [{ type: number, path: '/e' }] });
-      expect(decodeWatchResponse(bytes)).toEqual(single.responseDeserialize(bytes));
+      expect(asLoader(decodeWatchResponse(bytes))).toEqual(single.responseDeserialize(bytes));
     }
   });
 
@@ -160,7 +222,7 @@ describe('hand-decoded watch responses', () => {
       ...[((300 << 3) & 0x7f) | 0x80, 300 >> 4, 0x05], // field 300: a two-byte tag
     ]);
     const bytes = Buffer.concat([unknown, known, unknown]);
-    expect(decodeWatchManyResponse(bytes)).toEqual(many.responseDeserialize(known));
+    expect(asLoader(decodeWatchManyResponse(bytes))).toEqual(many.responseDeserialize(known));
   });
 
   it('on corrupted bytes either decodes or throws an Error, and always ends', () => {
