@@ -101,4 +101,67 @@ describe('group commit', () => {
     ]);
     await store.close();
   });
+
+  it('apply records wait for the next synced batch and ride in it', async () => {
+    const d = dir();
+    const seen: string[] = [];
+    const store = await ArborStore.open(d, {
+      // Long enough that only the synced write below can be what writes the apply.
+      deferUnsyncedMs: 60_000,
+      faults: {
+        beforePersist: (n) => void seen.push(`beforePersist:${n}`),
+        beforeApplyCommit: (n) => void seen.push(`beforeApply:${n}`),
+        afterApplyCommit: (n) => void seen.push(`afterApply:${n}`),
+      },
+    });
+    await store.persist({ entries: [entry(1)] });
+    seen.length = 0;
+    let appliedDone = false;
+    const a = store.commitApply(applied(1), [{ key: utf8('a'), value: utf8('1') }]).then(() => {
+      appliedDone = true;
+    });
+    // A commit-only hard state (unsynced) waits too.
+    const h = store.persist({ hardState: hardState(1, 1, 1) }, false);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(appliedDone).toBe(false);
+    expect(seen).toEqual([]);
+    await Promise.all([store.persist({ entries: [entry(2)] }), a, h]);
+    // One group: both hooks before the write, in call order.
+    expect(seen).toEqual(['beforePersist:2', 'beforeApply:1', 'afterApply:1']);
+    expect(store.stats().syncedBatches).toBe(2);
+    await store.close();
+    const again = await ArborStore.open(d);
+    expect(await records(again)).toEqual(new Map([['a', '1']]));
+    expect((await again.loadRaft()).hardState).toEqual(hardState(1, 1, 1));
+    await again.close();
+  });
+
+  it('apply records with no synced batch to ride in are written alone after the wait', async () => {
+    const d = dir();
+    const store = await ArborStore.open(d, { deferUnsyncedMs: 20 });
+    await store.commitApply(applied(1), [{ key: utf8('a'), value: utf8('1') }]);
+    await store.commitApply(applied(2), [{ key: utf8('b'), value: utf8('2') }]);
+    expect(store.stats().syncedBatches).toBe(0);
+    await store.close();
+    const again = await ArborStore.open(d);
+    expect(await records(again)).toEqual(
+      new Map([
+        ['a', '1'],
+        ['b', '2'],
+      ]),
+    );
+    await again.close();
+  });
+
+  it('close writes what waits at once', async () => {
+    const d = dir();
+    // Past the test's timeout: without the flush, close would wait it out.
+    const store = await ArborStore.open(d, { deferUnsyncedMs: 600_000 });
+    const a = store.commitApply(applied(1), [{ key: utf8('a'), value: utf8('1') }]);
+    await store.close();
+    await a;
+    const again = await ArborStore.open(d);
+    expect(await records(again)).toEqual(new Map([['a', '1']]));
+    await again.close();
+  });
 });
