@@ -3,7 +3,7 @@
  * node; serializing the same event (its data, its Stat) once per watch was most of the cost of
  * that fan-out. Protobuf lets a message be sent as concatenated encodings of its fields, so a
  * response is a small per-watch head (watch_id, revision) followed by each event's bytes, encoded
- * once per event and kept with it while it is alive.
+ * once per event per turn of the event loop (the fan-out's).
  *
  * The grpc-js serializers of Watch and WatchMany are wrapped to pass such bytes through unchanged
  * (preEncodedResponses); every other response is serialized as before.
@@ -64,8 +64,6 @@ export class WatchEncoder {
    */
   private readonly turn = new Map<TreeEvent, Buffer>();
   private clearQueued = false;
-  /** The encoded events of the response being written (reused: no array per response). */
-  private readonly parts: Buffer[] = [];
   /**
    * The event looked up last and its bytes: one write fans out to every watch on its node one
    * after the other, so most lookups are this one.
@@ -98,16 +96,16 @@ export class WatchEncoder {
 
   /** A WatchManyResponse for the watch `id` (from watchId()) with `events` at `revision`. */
   watchMany(id: WatchId, revision: number, events: readonly TreeEvent[]): Buffer {
-    const out = Buffer.allocUnsafe(this.prepare(id, revision, events));
-    this.writePrepared(out, 0, id, revision);
+    const out = Buffer.allocUnsafe(this.size(id, revision, events));
+    this.write(out, 0, id, revision, events);
     return out;
   }
 
   /** The same response as `watchMany`, appended to `batch`. */
   pack(batch: WatchManyBatch, id: WatchId, revision: number, events: readonly TreeEvent[]): void {
-    const len = this.prepare(id, revision, events);
+    const len = this.size(id, revision, events);
     const at = batch.reserve(len, events.length);
-    this.writePrepared(batch.buffer, at, id, revision);
+    this.write(batch.buffer, at, id, revision, events);
   }
 
   /**
@@ -135,31 +133,30 @@ export class WatchEncoder {
     b.copy(batch.buffer, at);
   }
 
-  /** Looks up the events' bytes into `parts`; returns the response's length. */
-  private prepare(id: WatchId, revision: number, events: readonly TreeEvent[]): number {
-    const parts = this.parts;
-    parts.length = 0;
+  /**
+   * The response's length. Its events' bytes are looked up again by write(): a second lookup is
+   * cheaper than keeping them in an array per response (most responses carry one event, found in
+   * the one-entry cache).
+   */
+  private size(id: WatchId, revision: number, events: readonly TreeEvent[]): number {
     let size = 1 + idSize(id) + 1 + uvarintSize(revision);
-    for (const e of events) {
-      const b = this.event(e);
-      parts.push(b);
-      size += b.length;
-    }
+    for (const e of events) size += this.event(e).length;
     return size;
   }
 
-  private writePrepared(out: Buffer, at: number, id: WatchId, revision: number): void {
+  private write(out: Buffer, at: number, id: WatchId, revision: number, events: readonly TreeEvent[]): void {
     out[at++] = WATCH_ID_TAG;
     at = putId(out, at, id);
     out[at++] = REVISION_TAG;
     at = putUvarint(out, at, revision);
-    for (const b of this.parts) {
+    for (const e of events) {
+      const b = this.event(e);
       // The cached field under WatchManyResponse's tag: both tags fit one byte and the length
       // that follows is the same, so only the first byte differs.
-      at += b.copy(out, at);
-      out[at - b.length] = WATCH_MANY_EVENTS_TAG;
+      out.set(b, at);
+      out[at] = WATCH_MANY_EVENTS_TAG;
+      at += b.length;
     }
-    this.parts.length = 0;
   }
 
   private event(e: TreeEvent): Buffer {
