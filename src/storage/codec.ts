@@ -13,7 +13,7 @@
  *                              'a' is live; others are a half-installed or replaced snapshot)
  */
 import { crc32 } from 'node:zlib';
-import { ByteReader, ByteWriter, scratch } from '../util/bytes.js';
+import { ByteReader, ByteWriter, putU32BE, putU64BE, scratch } from '../util/bytes.js';
 import { logIndex, nodeId, term, type LogIndex, type NodeId, type Term } from '../util/brand.js';
 import { EntryType, type ConfState, type Entry, type HardState } from '../raft/types.js';
 import type { AppliedMeta } from './store-interface.js';
@@ -40,17 +40,7 @@ export function entryKey(index: number): Uint8Array {
   // soon as crc32 or LevelDB touched its bytes.
   const k = scratch(9);
   k[0] = P_ENTRY;
-  // The index as u64 big-endian, without a DataView or a BigInt per key.
-  const hi = Math.floor(index / 0x100000000);
-  const lo = index >>> 0;
-  k[1] = hi >>> 24;
-  k[2] = (hi >>> 16) & 0xff;
-  k[3] = (hi >>> 8) & 0xff;
-  k[4] = hi & 0xff;
-  k[5] = lo >>> 24;
-  k[6] = (lo >>> 16) & 0xff;
-  k[7] = (lo >>> 8) & 0xff;
-  k[8] = lo & 0xff;
+  putU64BE(k, 1, index);
   return k;
 }
 
@@ -68,10 +58,7 @@ export function entryKeyIndex(key: Uint8Array): number {
 export function treePrefix(gen: number): Uint8Array {
   const k = scratch(5);
   k[0] = P_TREE;
-  k[1] = gen >>> 24;
-  k[2] = (gen >>> 16) & 0xff;
-  k[3] = (gen >>> 8) & 0xff;
-  k[4] = gen & 0xff;
+  putU32BE(k, 1, gen);
   return k;
 }
 
@@ -115,11 +102,7 @@ function seal(key: Uint8Array, w: ByteWriter, tail?: Uint8Array): Uint8Array {
     buf.set(head, 0);
     buf.set(tail, head.length);
   }
-  const sum = crc32(buf.subarray(4), crc32(key));
-  buf[0] = sum >>> 24;
-  buf[1] = (sum >>> 16) & 0xff;
-  buf[2] = (sum >>> 8) & 0xff;
-  buf[3] = sum & 0xff;
+  putU32BE(buf, 0, crc32(buf.subarray(4), crc32(key)));
   return buf;
 }
 

@@ -14,7 +14,7 @@
  * takeChanges().
  */
 import { sessionId, type SessionId } from '../util/brand.js';
-import { ByteReader, ByteWriter, DecodeError, scratch } from '../util/bytes.js';
+import { ByteReader, ByteWriter, DecodeError, putU64BE, scratch } from '../util/bytes.js';
 import { ACL_SCHEMES, isOpenAcl, OPEN_ACL, readAcl, writeAcl } from './acl.js';
 import type { AuthState, Credential, UserEntry } from './auth-table.js';
 import type { Hasher } from './digest.js';
@@ -43,14 +43,15 @@ export const AUTH_KEY = 'a';
 export const userKey = (name: string): string => 'u' + name;
 
 /**
- * `s` as UTF-8 into `out` at `at` when it is all ASCII (every key a write touches, in practice);
- * false, with `out` partly written, otherwise. TextEncoder gave every key an ArrayBuffer of its own.
+ * The first `to` characters of `s` as UTF-8 at the start of `out` when they are all ASCII (every
+ * key a write touches, in practice); false, with `out` partly written, otherwise. TextEncoder
+ * gave every key an ArrayBuffer of its own.
  */
-function putAscii(out: Uint8Array, at: number, s: string, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
+function putAscii(out: Uint8Array, s: string, to: number): boolean {
+  for (let i = 0; i < to; i++) {
     const c = s.charCodeAt(i);
     if (c > 0x7f) return false;
-    out[at++] = c;
+    out[i] = c;
   }
   return true;
 }
@@ -70,7 +71,7 @@ export function keyBytes(key: string): Uint8Array {
     const nul = key.lastIndexOf('\u0000');
     const seq = Number(key.slice(nul + 1));
     let out = scratch(nul + 9);
-    if (!putAscii(out, 0, key, 0, nul)) {
+    if (!putAscii(out, key, nul)) {
       const id = utf8.encode(key.slice(1, nul));
       out = new Uint8Array(1 + id.length + 1 + 8);
       out[0] = tag;
@@ -78,20 +79,11 @@ export function keyBytes(key: string): Uint8Array {
     }
     const at = out.length - 9;
     out[at] = 0;
-    const hi = Math.floor(seq / 0x100000000);
-    const lo = seq >>> 0;
-    out[at + 1] = hi >>> 24;
-    out[at + 2] = (hi >>> 16) & 0xff;
-    out[at + 3] = (hi >>> 8) & 0xff;
-    out[at + 4] = hi & 0xff;
-    out[at + 5] = lo >>> 24;
-    out[at + 6] = (lo >>> 16) & 0xff;
-    out[at + 7] = (lo >>> 8) & 0xff;
-    out[at + 8] = lo & 0xff;
+    putU64BE(out, at + 1, seq);
     return out;
   }
   const out = scratch(key.length);
-  return putAscii(out, 0, key, 0, key.length) ? out : utf8.encode(key);
+  return putAscii(out, key, key.length) ? out : utf8.encode(key);
 }
 
 export type ParsedKey =

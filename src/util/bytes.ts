@@ -31,6 +31,20 @@ export function scratch(n: number): Uint8Array {
   return slab.subarray(start, start + n);
 }
 
+/** `v` (a u32) big-endian at `at`. */
+export function putU32BE(buf: Uint8Array, at: number, v: number): void {
+  buf[at] = v >>> 24;
+  buf[at + 1] = (v >>> 16) & 0xff;
+  buf[at + 2] = (v >>> 8) & 0xff;
+  buf[at + 3] = v & 0xff;
+}
+
+/** `v` (a safe non-negative integer) as u64 big-endian at `at`, without a DataView or a BigInt. */
+export function putU64BE(buf: Uint8Array, at: number, v: number): void {
+  putU32BE(buf, at, Math.floor(v / 0x100000000));
+  putU32BE(buf, at + 4, v >>> 0);
+}
+
 /** Bytes of `v` (a safe non-negative integer) as a LEB128 varint. */
 export function uvarintSize(v: number): number {
   let n = 1;
