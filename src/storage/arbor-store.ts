@@ -619,7 +619,8 @@ export class ArborStore {
    */
   private schedule(now: boolean): void {
     if (this.drainScheduled) return;
-    if (!now && this.deferUnsyncedMs > 0) {
+    // A closed store waits for nothing: close() is waiting for the tail.
+    if (!now && !this.closed && this.deferUnsyncedMs > 0) {
       this.deferTimer ??= setTimeout(() => {
         this.deferTimer = undefined;
         if (!this.writing) this.schedule(true);

@@ -164,4 +164,31 @@ describe('group commit', () => {
     expect(await records(again)).toEqual(new Map([['a', '1']]));
     await again.close();
   });
+
+  it('close writes what waits at once even while a batch is being written', async () => {
+    const d = dir();
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    let inFlight: () => void = () => undefined;
+    const started = new Promise<void>((r) => (inFlight = r));
+    const store = await ArborStore.open(d, {
+      deferUnsyncedMs: 600_000,
+      faults: {
+        beforePersist: async () => {
+          inFlight();
+          await gate;
+        },
+      },
+    });
+    const p = store.persist({ entries: [entry(1)] });
+    await started;
+    // Queued behind the batch in flight: the drain would otherwise leave it to the timer.
+    const a = store.commitApply(applied(1), [{ key: utf8('a'), value: utf8('1') }]);
+    const closed = store.close();
+    release();
+    await Promise.all([p, a, closed]);
+    const again = await ArborStore.open(d);
+    expect(await records(again)).toEqual(new Map([['a', '1']]));
+    await again.close();
+  });
 });
