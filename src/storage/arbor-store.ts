@@ -10,7 +10,9 @@
  * batch makes them durable too, and losing them only means re-applying entries still in the log.
  * Writes go through a single group-commit queue: calls that arrive while a batch is in flight are
  * merged, in call order, into the next batch — many entries per fsync, exactly one writer, and
- * each caller resolved once its batch is written (and fsynced if any call in it asked).
+ * each caller resolved once its batch is written (and fsynced if any call in it asked). Unsynced
+ * state-machine records and commit-only hard states may wait (DEFER_UNSYNCED_MS) for the next
+ * synced batch to ride in, rather than costing a batch of their own.
  *
  * In-memory mirrors (last index, log start, applied, terms) describe the state "after every call
  * made so far"; batches reach LevelDB in call order, so they are what the disk will say once the
