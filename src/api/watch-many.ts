@@ -98,6 +98,10 @@ class WatchManyStream {
     call.on('error', gone);
   }
 
+  visible(e: TreeEvent, who: Identity | undefined): boolean {
+    return this.d.visible(e, who);
+  }
+
   private control(m: Msg): void {
     if (this.closed) return;
     // Nothing thrown here may escape: it would be an uncaught exception in the member.
@@ -124,16 +128,12 @@ class WatchManyStream {
       // end of the watch that is still open under it.
       throw invalid(`watch_id ${wid} is already open on this stream: choose a new id per watch`);
     }
-    let who: Identity | undefined;
     const batch = req.batch === true;
     const wireId = this.d.encoder.watchId(wid);
-    const sink: WatchSink = {
-      visible: (e) => this.d.visible(e, who),
-      send: (out) => this.send(wid, wireId, batch, out),
-      close: (err) => this.ended(wid, err),
-    };
+    const sink = new StreamSink(this, wid, wireId, batch);
     try {
-      who = this.d.identify(this.call);
+      const who = this.d.identify(this.call);
+      sink.who = who;
       // The hub sends `created` (and any replay) inside open, before the id is known here.
       const id = this.d.open(req, who, this.conn, sink);
       if (this.closed) {
@@ -160,7 +160,7 @@ class WatchManyStream {
   }
 
   /** The hub ended a watch (member reset or shutdown); it has already forgotten it. */
-  private ended(wid: string, err: MemberError | undefined): void {
+  ended(wid: string, err: MemberError | undefined): void {
     const w = this.watches.get(wid);
     if (w === undefined) return;
     this.watches.delete(wid);
@@ -181,7 +181,7 @@ class WatchManyStream {
   }
 
   /** Always true for the hub: this stream, not the hub, tracks its backlog (see the file comment). */
-  private send(wid: string, wireId: WatchId, batch: boolean, out: WatchOut): boolean {
+  send(wid: string, wireId: WatchId, batch: boolean, out: WatchOut): boolean {
     switch (out.type) {
       case 'created':
         this.flag(wireId, WatchFlag.created, out.revision, batch);
@@ -277,5 +277,33 @@ class WatchManyStream {
     if (!endCall || this.call.destroyed) return;
     if (err !== undefined) this.call.emit('error', serviceError(toStatus(err)));
     else if (this.call.writable) this.call.end();
+  }
+}
+
+/**
+ * One watch's sink: an object of its own rather than three closures, so the fan-out reaches
+ * the watch's fields in one hop (and 100k watches hold less).
+ */
+class StreamSink implements WatchSink {
+  /** Who opened the watch: its READ rights decide which events it sees. */
+  who: Identity | undefined;
+
+  constructor(
+    private readonly stream: WatchManyStream,
+    private readonly wid: string,
+    private readonly wireId: WatchId,
+    private readonly batch: boolean,
+  ) {}
+
+  visible(e: TreeEvent): boolean {
+    return this.stream.visible(e, this.who);
+  }
+
+  send(out: WatchOut): boolean {
+    return this.stream.send(this.wid, this.wireId, this.batch, out);
+  }
+
+  close(err?: MemberError): void {
+    this.stream.ended(this.wid, err);
   }
 }

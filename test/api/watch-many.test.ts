@@ -336,7 +336,7 @@ describe('WatchMany', () => {
     other.close();
   });
 
-  it('with auth on: an unreadable path is refused per watch, and events the watcher may not READ are never sent', async () => {
+  it('with auth on: an unreadable path is refused per watch, events the watcher may not READ are never sent, those it may are', async () => {
     const pkg = grpc.loadPackageDefinition(ARBOR_PROTO) as unknown as {
       arbor: { v1: { Auth: grpc.ServiceClientConstructor } };
     };
@@ -359,9 +359,11 @@ describe('WatchMany', () => {
     expect(denied).toMatchObject({ canceled: true, error: { code: S.PERMISSION_DENIED } });
     await callAs(s, 'Create', { path: '/pub/hidden', acl: only('root') }, root);
     await callAs(s, 'Create', { path: '/pub/open' }, root);
-    await until(() => w.eventsOf(1).length > 0, 10_000, 'the readable event');
+    // Readable by alice alone: seen only if the watch is checked as alice, not anonymously.
+    await callAs(s, 'Create', { path: '/pub/alices', acl: only('alice') }, root);
+    await until(() => w.eventsOf(1).length > 1, 10_000, 'the readable events');
     await callAs(s, 'Sync', { path: '/' }, root);
-    expect(w.eventsOf(1).map((e) => e.path)).toEqual(['/pub/open']);
+    expect(w.eventsOf(1).map((e) => e.path)).toEqual(['/pub/open', '/pub/alices']);
     expect(w.ended).toBe(false);
     w.close();
   });
