@@ -7,24 +7,48 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 
 /** Resolves after `ms`, or rejects with CancelledError as soon as `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
+  return releasableSleep(ms, signal).promise;
+}
+
+/**
+ * sleep() that `release()` ends early (resolved). `onExpire` runs, synchronously, when the time
+ * is up or `signal` aborts first, not after a release.
+ */
+export function releasableSleep(
+  ms: number,
+  signal?: AbortSignal,
+  onExpire?: () => void,
+): { promise: Promise<void>; release: () => void } {
+  let release: () => void = () => undefined;
+  const promise = new Promise<void>((resolve, reject) => {
     if (signal?.aborted) {
       reject(new CancelledError('aborted by caller', { cause: signal.reason }));
       return;
     }
-    const onAbort = (): void => {
+    const stop = (): void => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      stop();
+      onExpire?.();
       reject(new CancelledError('aborted by caller', { cause: signal?.reason }));
     };
     const timer = setTimeout(
       () => {
-        signal?.removeEventListener('abort', onAbort);
+        stop();
+        onExpire?.();
         resolve();
       },
       Math.max(0, ms),
     );
+    release = () => {
+      stop();
+      resolve();
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+  return { promise, release };
 }
 
 /**

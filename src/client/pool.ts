@@ -4,7 +4,7 @@
  * has failed, never past the call's deadline, and stop at once when the caller aborts.
  */
 import * as grpc from '@grpc/grpc-js';
-import { backoffMs, sleep, throwIfAborted } from './abort.js';
+import { backoffMs, releasableSleep, sleep, throwIfAborted } from './abort.js';
 import { CancelledError, DeadlineError, toArborError, type ArborError } from './errors.js';
 import { Endpoint } from './endpoint.js';
 import { Sequencer } from './sequencer.js';
@@ -258,39 +258,14 @@ export class EndpointPool {
     }
     const r = round;
     if (r.due) queueMicrotask(() => this.releaseDue());
-    return new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(new CancelledError('aborted by caller', { cause: signal.reason }));
-        return;
-      }
-      const leave = (): void => {
-        clearTimeout(expiry);
-        signal?.removeEventListener('abort', onAbort);
-        const i = r.waiting.indexOf(waiter);
-        if (i >= 0) r.waiting.splice(i, 1);
-      };
-      const onAbort = (): void => {
-        leave();
-        reject(new CancelledError('aborted by caller', { cause: signal?.reason }));
-      };
-      const expiry = setTimeout(
-        () => {
-          leave();
-          resolve();
-        },
-        Math.max(0, deadline - Date.now()) + 1,
-      );
-      const waiter: Waiter = {
-        seq,
-        release: () => {
-          clearTimeout(expiry);
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-      };
-      r.waiting.push(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    const leave = (): void => {
+      const i = r.waiting.indexOf(waiter);
+      if (i >= 0) r.waiting.splice(i, 1);
+    };
+    const wait = releasableSleep(Math.max(0, deadline - Date.now()) + 1, signal, leave);
+    const waiter: Waiter = { seq, release: wait.release };
+    if (!signal?.aborted) r.waiting.push(waiter);
+    return wait.promise;
   }
 
   /**

@@ -74,7 +74,7 @@ export interface MemberMetrics {
   writeOutOfOrder(): void;
   /** Seconds from proposing an entry to seeing it committed (on the leader). */
   commitLatency(seconds: number): void;
-  /** Seconds to apply one batch of committed entries to the tree, durability included. */
+  /** Seconds to apply one batch of committed entries until its records are written (unsynced; they may wait for the next synced batch). */
   applyLatency(seconds: number): void;
   /** Seconds one synced storage batch took (the fsync of the LevelDB log). */
   fsyncLatency(seconds: number): void;

@@ -565,7 +565,8 @@ export class ArborStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.flushDeferred();
+    // What waits for a synced batch goes now (a closed store defers nothing more).
+    if (!this.writing && this.pending.length > 0) this.schedule(true);
     await this.tail;
     await this.background;
     await Promise.all([...this.readers].map((c) => c()));
@@ -656,11 +657,6 @@ export class ArborStore {
     } finally {
       this.writing = false;
     }
-  }
-
-  /** Writes whatever waits now (close, and callers that must see it written). */
-  private flushDeferred(): void {
-    if (!this.writing && this.pending.length > 0) this.schedule(true);
   }
 
   private async writeGroup(group: Work[]): Promise<void> {

@@ -98,8 +98,11 @@ describe('EndpointPool retry rounds', () => {
     const ac = new AbortController();
     const waiting = p.retry('write', { signal: ac.signal, deadlineMs: 60_000 }, failing, undefined, 2);
     await tick(50);
+    const abortedAt = Date.now();
     ac.abort();
     await expect(waiting).rejects.toBeInstanceOf(CancelledError);
+    // At the abort, not once the round's backoff (2.5 s or more here) is over.
+    expect(Date.now() - abortedAt).toBeLessThan(2_000);
   });
 
   it('moves writes to a newly found leader only once the earlier ones were answered', async () => {
