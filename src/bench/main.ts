@@ -20,8 +20,9 @@
  *   --znodes 10000,100000,1000000   tree sizes     --watches 1000,10000,100000   watches on one member
  *   --watch-keys N (10000)  --batch N creates per Multi (500)  --load-outstanding N Multis (8)
  *   --watch-conns N (one per 5000 watches)  --watch-api many|watch (many: one WatchMany stream
- *   per connection; watch: one Watch call per watch)  --settle 2s  --rounds N (1): unwatched and
- *   watched put loads alternate N times per watch count, medians reported; here --value-size defaults to 100,
+ *   per connection; watch: one Watch call per watch)  --settle 2s  --rounds N (1): N rounds, each
+ *   an unwatched and a watched put load at every watch count in turn (0 first), medians reported
+ *   and changes vs 0 paired by round; here --value-size defaults to 100,
  *   --clients to 64, --conns to 8 and --duration (of each put load) to 3s.
  */
 import { ArborCluster, ArborSystem } from './arbor-system.js';

@@ -16,7 +16,7 @@ export function scaleTables(r: ScaleResult): string {
     `machine: ${c.cpus} CPUs, ${c.totalMemMB} MiB RAM, node ${c.node}; load average (1/5/15 min) ${la(c.loadAvgStart)} at start, ${la(c.loadAvgEnd)} at end`,
     `put load: ${c.clients} outstanding over ${c.conns} connections for ${c.putMs / 1000} s, ${c.valueSize}-byte values` +
       (c.rounds > 1
-        ? `; watch sweep: ${c.rounds} rounds of unwatched then watched loads per row, medians shown`
+        ? `; watch sweep: ${c.rounds} rounds, each an unwatched then a watched load at every watch count in turn; medians shown, changes vs 0 paired by round`
         : ''),
   );
   if (r.znodes.length > 0) {

@@ -14,7 +14,9 @@
  * ONE member — the leader, the member every write goes through — over `watchConns` TCP
  * connections (one WatchMany stream each, or with `watchApi: 'watch'` one Watch call per
  * watch); that member's memory is sampled, and the same put load runs twice: on znodes
- * nobody watches, and on the watched znodes (every write fires W / watchKeys events).
+ * nobody watches, and on the watched znodes (every write fires W / watchKeys events). With
+ * `rounds` > 1 each round opens fresh streams and visits every W in turn, 0 first, so that the
+ * rows' loads are spread over the same stretch of time.
  *
  * The load generator shares the machine with the members, so the load average is recorded with
  * every row.
@@ -129,15 +131,18 @@ export interface WatchRow {
   readonly putUnwatched: PutSummary;
   readonly putWatched: PutSummary;
   readonly rounds: { readonly unwatched: readonly number[]; readonly watched: readonly number[] };
-  /** Throughput change vs 0 watches, in percent (negative = slower). */
+  /**
+   * Throughput change vs 0 watches, in percent (negative = slower): each round's load against the
+   * same round's 0-watch load, the median of those changes.
+   */
   readonly unwatchedChangePct: number;
   readonly watchedChangePct: number;
   /**
    * Watched vs unwatched puts at this watch count, in percent: what delivering the events costs,
-   * from loads run alternately (so the machine's drift mostly cancels).
+   * from loads run alternately (so the machine's drift mostly cancels); paired per round as above.
    */
   readonly watchedVsUnwatchedPct: number;
-  /** Events received during the watched put load, and the share of the expected ones. */
+  /** Events received during the watched put loads, and the share of the expected ones. */
   readonly events: number;
   readonly deliveredPct: number;
   readonly loadAvg: readonly number[];
@@ -456,30 +461,44 @@ async function watchSweep(opts: ScaleOptions): Promise<{ member: number | undefi
     // freed-but-kept memory behind, which would be counted against the next row).
     pool = await startPool();
     const opened: { sec: number; memory: MemorySample }[] = [];
+    // Refused or unanswered creates per count (a stream's counts include its earlier counts').
+    const openErrors: Record<string, number>[] = [];
     for (const w of levels) {
       const t0 = nowMs();
       await pool.openTo(w, opts.watchKeys, `scale watches ${w} (memory)`);
       const sec = (nowMs() - t0) / 1000;
       await sleep(opts.settleMs);
       opened.push({ sec, memory: await sampleMemory(cluster.pidOf(member), http) });
+      openErrors.push(Object.fromEntries(pool.errors));
     }
     await pool.close();
-    pool = await startPool();
-    let base: WatchRow | undefined;
-    for (const [level, w] of levels.entries()) {
-      await pool.openTo(w, opts.watchKeys, `scale watches ${w}`);
-      await sleep(opts.settleMs);
-      const { sec: openSec, memory: memoryOpen } = opened[level]!;
-      // Watchers of znode k: watch j is on k = j mod watchKeys.
-      const perKey = (k: number): number => Math.floor(w / opts.watchKeys) + (k < w % opts.watchKeys ? 1 : 0);
-      let expected = 0;
-      const events0 = pool.events;
-      const unwatchedRuns: PutSummary[] = [];
-      const watchedRuns: PutSummary[] = [];
-      const rounds = Math.max(1, opts.rounds ?? 1);
-      for (let r = 0; r < rounds; r++) {
-        const tag = rounds > 1 ? ` (${r + 1}/${rounds})` : '';
-        unwatchedRuns.push(
+    pool = undefined;
+    // Put loads: every round visits every watch count in turn (0 first, fresh streams each round),
+    // so each count's rounds are spread over the same stretch of time as the baseline's and the
+    // machine's drift lands on all of them alike; changes vs 0 are paired per round.
+    const runs = levels.map(() => ({
+      unwatched: [] as PutSummary[],
+      watched: [] as PutSummary[],
+      events: 0,
+      expected: 0,
+      memory: undefined as MemorySample | undefined,
+    }));
+    const rounds = Math.max(1, opts.rounds ?? 1);
+    for (let r = 0; r < rounds; r++) {
+      const tag = rounds > 1 ? ` (${r + 1}/${rounds})` : '';
+      pool = await startPool();
+      for (const [level, w] of levels.entries()) {
+        const run = runs[level]!;
+        await pool.openTo(w, opts.watchKeys, `scale watches ${w}${tag}`);
+        const errors = openErrors[level]!;
+        for (const [k, v] of pool.errors) errors[k] = Math.max(errors[k] ?? 0, v);
+        await sleep(opts.settleMs);
+        // Watchers of znode k: watch j is on k = j mod watchKeys.
+        const perKey = (k: number): number =>
+          Math.floor(w / opts.watchKeys) + (k < w % opts.watchKeys ? 1 : 0);
+        let expected = 0;
+        const events0 = pool.events;
+        run.unwatched.push(
           await putLoad(
             cluster,
             clients,
@@ -490,7 +509,7 @@ async function watchSweep(opts: ScaleOptions): Promise<{ member: number | undefi
             `scale put unwatched @${w}w${tag}`,
           ),
         );
-        watchedRuns.push(
+        run.watched.push(
           await putLoad(
             cluster,
             clients,
@@ -504,43 +523,53 @@ async function watchSweep(opts: ScaleOptions): Promise<{ member: number | undefi
             },
           ),
         );
+        // Let this count's events drain before the next count's loads run.
+        const p = pool;
+        await until(() => p.events - events0 >= expected, 5_000).catch(() => undefined);
+        run.events += pool.events - events0;
+        run.expected += expected;
+        if (r === rounds - 1) {
+          await sleep(opts.settleMs);
+          run.memory = await sampleMemory(cluster.pidOf(member), http);
+        }
       }
-      const putUnwatched = median(unwatchedRuns);
-      const putWatched = median(watchedRuns);
-      await until(() => pool!.events - events0 >= expected, 5_000).catch(() => undefined);
-      const events = pool.events - events0;
-      await sleep(opts.settleMs);
-      const memory = await sampleMemory(cluster.pidOf(member), http);
-      const change = (now: number, then: number | undefined): number =>
-        then === undefined || then === 0 ? 0 : (100 * (now - then)) / then;
-      const row: WatchRow = {
+      await pool.close();
+      pool = undefined;
+    }
+    const base = runs[0]!;
+    const baseMemory = base.memory!;
+    for (const [level, w] of levels.entries()) {
+      const run = runs[level]!;
+      const { sec: openSec, memory: memoryOpen } = opened[level]!;
+      const memory = run.memory!;
+      const putUnwatched = median(run.unwatched);
+      const putWatched = median(run.watched);
+      rows.push({
         watches: w,
-        conns: w === 0 ? 0 : pool.connCount,
+        conns: w === 0 ? 0 : (opts.watchConns ?? Math.max(1, Math.ceil(max / 5_000))),
         openSec,
-        openErrors: Object.fromEntries(pool.errors),
+        openErrors: openErrors[level]!,
         memoryOpen,
-        rssDeltaOpenMB: base === undefined ? 0 : memoryOpen.rssMB - base.memoryOpen.rssMB,
+        rssDeltaOpenMB: memoryOpen.rssMB - opened[0]!.memory.rssMB,
         memory,
-        rssDeltaMB: base === undefined ? 0 : memory.rssMB - base.memory.rssMB,
+        rssDeltaMB: memory.rssMB - baseMemory.rssMB,
         heapDeltaMB:
-          base === undefined || memory.heapUsedMB === undefined || base.memory.heapUsedMB === undefined
+          memory.heapUsedMB === undefined || baseMemory.heapUsedMB === undefined
             ? undefined
-            : memory.heapUsedMB - base.memory.heapUsedMB,
+            : memory.heapUsedMB - baseMemory.heapUsedMB,
         putUnwatched,
         putWatched,
         rounds: {
-          unwatched: unwatchedRuns.map((p) => p.opsPerSec),
-          watched: watchedRuns.map((p) => p.opsPerSec),
+          unwatched: run.unwatched.map((x) => x.opsPerSec),
+          watched: run.watched.map((x) => x.opsPerSec),
         },
-        unwatchedChangePct: change(putUnwatched.opsPerSec, base?.putUnwatched.opsPerSec),
-        watchedChangePct: change(putWatched.opsPerSec, base?.putWatched.opsPerSec),
-        watchedVsUnwatchedPct: change(putWatched.opsPerSec, putUnwatched.opsPerSec),
-        events,
-        deliveredPct: expected === 0 ? 100 : (100 * events) / expected,
+        unwatchedChangePct: pairedChange(run.unwatched, base.unwatched),
+        watchedChangePct: pairedChange(run.watched, base.watched),
+        watchedVsUnwatchedPct: pairedChange(run.watched, run.unwatched),
+        events: run.events,
+        deliveredPct: run.expected === 0 ? 100 : (100 * run.events) / run.expected,
         loadAvg: loadAvg(),
-      };
-      base ??= row;
-      rows.push(row);
+      });
     }
     return { member, rows };
   } finally {
@@ -548,6 +577,17 @@ async function watchSweep(opts: ScaleOptions): Promise<{ member: number | undefi
     await closeAll(clients);
     await cluster.stop();
   }
+}
+
+/** Percent change of `now` against `then`, round by round; the median round's change. */
+function pairedChange(now: readonly PutSummary[], then: readonly PutSummary[]): number {
+  const changes = now
+    .map((x, i) => {
+      const t = then[i]?.opsPerSec ?? 0;
+      return t === 0 ? 0 : (100 * (x.opsPerSec - t)) / t;
+    })
+    .sort((a, b) => a - b);
+  return changes[Math.floor((changes.length - 1) / 2)] ?? 0;
 }
 
 /** The run with the median throughput (the lower middle one of an even count). */

@@ -48,6 +48,8 @@ interface Scale {
     rounds: { unwatched: number[]; watched: number[] };
     memoryOpen: Memory;
     watchedVsUnwatchedPct: number;
+    unwatchedChangePct: number;
+    watchedChangePct: number;
     events: number;
     deliveredPct: number;
   }[];
@@ -137,9 +139,14 @@ describe('npm run bench -- scale (smoke)', () => {
         expect(runs).toHaveLength(3);
         expect(shown.opsPerSec).toBe([...runs].sort((a, b) => a - b)[1]);
       }
-      expect(w.watchedVsUnwatchedPct).toBeCloseTo(
-        (100 * (w.putWatched.opsPerSec - w.putUnwatched.opsPerSec)) / w.putUnwatched.opsPerSec,
-      );
+    }
+    // Changes are paired by round (every round visits each watch count) and the median shown.
+    const paired = (now: readonly number[], then: readonly number[]): number =>
+      now.map((x, i) => (100 * (x - then[i]!)) / then[i]!).sort((a, b) => a - b)[1]!;
+    for (const w of scale.watches) {
+      expect(w.watchedVsUnwatchedPct).toBeCloseTo(paired(w.rounds.watched, w.rounds.unwatched));
+      expect(w.unwatchedChangePct).toBeCloseTo(paired(w.rounds.unwatched, none!.rounds.unwatched));
+      expect(w.watchedChangePct).toBeCloseTo(paired(w.rounds.watched, none!.rounds.watched));
     }
   }, 90_000);
 });
