@@ -50,6 +50,8 @@ export function encodeMessage(m: Message): Uint8Array {
     case 'app':
       w.uvarint(m.index).uvarint(m.logTerm).uvarint(m.commit).uvarint(m.entries.length);
       for (const e of m.entries) writeEntry(w, e);
+      // Written only when set, so a member of the previous version still reads every other append.
+      if (m.commitOnly && m.entries.length === 0) w.bool(true);
       break;
     case 'appResp':
       w.uvarint(m.index).bool(m.reject).uvarint(m.rejectHint).uvarint(m.logTerm);
@@ -178,7 +180,11 @@ export function decodeMessage(b: Uint8Array): Message {
         entries.push(e);
       }
       if (logTerm > term) throw new DecodeError('logTerm beyond message term');
-      m = { type, from, to, term, index, logTerm, commit, entries };
+      // The flag is present only when set (see encodeMessage): a written false is not canonical.
+      const commitOnly = rd.remaining() > 0;
+      if (commitOnly && !r.bool()) throw new DecodeError('commit-only flag present but false');
+      if (commitOnly && n > 0) throw new DecodeError('a commit-only append carries entries');
+      m = { type, from, to, term, index, logTerm, commit, entries, commitOnly };
       break;
     }
     case 'appResp': {

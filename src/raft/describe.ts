@@ -29,7 +29,7 @@ export function describeMessage(m: Message): string {
   const head = `${m.from}->${m.to} ${m.type} t${m.term}`;
   switch (m.type) {
     case 'app':
-      return `${head} prev=${m.logTerm}/${m.index} commit=${m.commit} ${describeEntries(m.entries)}`;
+      return `${head} prev=${m.logTerm}/${m.index} commit=${m.commit}${m.commitOnly ? ' commit-only' : ''} ${describeEntries(m.entries)}`;
     case 'appResp':
       return m.reject
         ? `${head} REJECT ${m.index} hint=${m.logTerm}/${m.rejectHint}`

@@ -22,6 +22,15 @@ export interface AppMsg extends Envelope {
   /** Consecutive entries starting at index + 1. A view into the leader's log: never mutate. */
   readonly entries: readonly Entry[];
   readonly commit: LogIndex;
+  /**
+   * A new commit index and no entries, for a follower in replicate state that has been sent
+   * every entry up to `index`: the follower does not answer when it accepts it, since the
+   * answers to those earlier appends tell the leader all this one would (a follower that lost
+   * them rejects this, and rejections are answered; an answer that was lost shows as a stale
+   * match in the leader's view, and the append it then sends after a heartbeat is not
+   * commit-only). Saves a message per follower per commit.
+   */
+  readonly commitOnly: boolean;
 }
 
 /**

@@ -549,7 +549,7 @@ export class Raft {
     }
     const last = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (last !== undefined) {
-      reply(last, false, 0 as LogIndex, 0 as Term);
+      if (!m.commitOnly) reply(last, false, 0 as LogIndex, 0 as Term);
       return;
     }
     // Consistency check failed (§5.3). Hint the leader past a whole term of conflicting entries.
@@ -625,7 +625,7 @@ export class Raft {
         pr.inflights.freeLE(m.index);
       }
       if (this.maybeCommit()) {
-        this.bcastAppend();
+        this.bcastAppend(true);
       } else if (wasPaused) {
         this.sendAppend(m.from);
       }
@@ -716,7 +716,7 @@ export class Raft {
    * Sends the next batch of entries (or a snapshot) to `to`. Returns whether a message was sent.
    * With sendIfEmpty=false nothing is sent when there are no new entries (pipelining loop).
    */
-  private maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+  private maybeSendAppend(to: NodeId, sendIfEmpty: boolean, commit = false): boolean {
     if (to === this.id) return false;
     const pr = this.trk.progress.get(to);
     if (pr === undefined || pr.isPaused()) return false;
@@ -738,6 +738,11 @@ export class Raft {
       logTerm: prevTerm,
       entries: ents,
       commit: this.log.committed,
+      // A new commit index for a follower that has been sent all we hold, in order on its stream:
+      // the answers to those appends say all an answer to this one would. Not for other empty
+      // appends: one sent after a heartbeat answer showed a stale match asks for exactly the
+      // answer that was lost.
+      commitOnly: commit && ents.length === 0 && pr.state === 'replicate',
     });
     const lastSent = ents[ents.length - 1];
     switch (pr.state) {
@@ -767,10 +772,11 @@ export class Raft {
     return true;
   }
 
-  bcastAppend(): void {
+  /** `commit`: broadcasting a new commit index (the only time an append may be commit-only). */
+  bcastAppend(commit = false): void {
     for (const id of this.trk.progress.keys()) {
       if (id === this.id) continue;
-      if (this.maybeSendAppend(id, true)) {
+      if (this.maybeSendAppend(id, true, commit)) {
         while (this.maybeSendAppend(id, false)) {
           /* pipeline: fill the inflight window */
         }
@@ -818,7 +824,7 @@ export class Raft {
     if (this.role !== 'leader' || !this.log.matchTerm(index, term)) return;
     const self = this.trk.progress.get(this.id);
     if (self === undefined || !self.maybeUpdate(index)) return;
-    if (this.maybeCommit()) this.bcastAppend();
+    if (this.maybeCommit()) this.bcastAppend(true);
   }
 
   private checkProposable(): ProposeError | undefined {

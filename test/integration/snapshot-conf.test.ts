@@ -165,7 +165,8 @@ describe('snapshot for entries the follower already holds (chaos finding 1)', ()
     // F keeps receiving the leader's entries but never learns that they commit, and its
     // acknowledgements are lost: the leader's idea of F's log stays at c0 while F's log grows.
     const c0 = follower.member.status().commit;
-    // Every append gets exactly one answer: counting both tells when F has answered them all.
+    // Every append gets exactly one answer (commit-only ones go to F as plain appends, which it
+    // answers too): counting both tells when F has answered them all.
     let appends = 0;
     let answers = 0;
     let acked = 0;
@@ -179,7 +180,8 @@ describe('snapshot for entries the follower already holds (chaos finding 1)', ()
       }
       if (m.from === leaderId && m.to === F && (m.type === 'app' || m.type === 'heartbeat')) {
         if (m.type === 'app') appends++;
-        return { ...m, commit: Math.min(m.commit, c0) } as Message;
+        const commit = Math.min(m.commit, c0);
+        return (m.type === 'app' ? { ...m, commit, commitOnly: false } : { ...m, commit }) as Message;
       }
       return m;
     };

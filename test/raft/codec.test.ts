@@ -41,7 +41,15 @@ const msgArb: fc.Arbitrary<Message> = fc
           type: (k % 2) as 0 | 1,
           data: d,
         }));
-        return { ...base, type: 'app', index: i, logTerm: (term - 1) as Term, entries, commit: i };
+        return {
+          ...base,
+          type: 'app',
+          index: i,
+          logTerm: (term - 1) as Term,
+          entries,
+          commit: i,
+          commitOnly: entries.length === 0 && reject,
+        };
       }
       case 1:
         return { ...base, type: 'appResp', index: i, reject, rejectHint: i, logTerm: 3 as Term };
@@ -142,8 +150,21 @@ describe('codec', () => {
       logTerm: 3 as Term,
       commit: 0 as LogIndex,
       entries: [e(6), e(8)],
+      commitOnly: false,
     };
     expect(() => decodeMessage(encodeMessage(bad))).toThrow(DecodeError);
+    // The commit-only flag: only after an append without entries, and only as true.
+    const append = encodeMessage({ ...bad, entries: [e(6)] });
+    expect(decodeMessage(append)).toMatchObject({ type: 'app', commitOnly: false });
+    expect(() => decodeMessage(new Uint8Array([...append, 1]))).toThrow(/carries entries/);
+    const commit = encodeMessage({ ...bad, entries: [], commitOnly: true });
+    expect(decodeMessage(commit)).toMatchObject({ type: 'app', commitOnly: true });
+    // Unflagged, the layout is the one before the flag existed: the same bytes minus the last.
+    expect(encodeMessage({ ...bad, entries: [] })).toEqual(commit.subarray(0, -1));
+    // Never written on an append with entries.
+    expect(encodeMessage({ ...bad, entries: [e(6)], commitOnly: true })).toEqual(append);
+    expect(() => decodeMessage(new Uint8Array([...commit.subarray(0, -1), 0]))).toThrow(/false/);
+    expect(() => decodeMessage(new Uint8Array([...commit, 1]))).toThrow(DecodeError);
   });
 
   it('keeps entry data as views into the input', () => {
@@ -156,6 +177,7 @@ describe('codec', () => {
       logTerm: 0 as Term,
       commit: 0 as LogIndex,
       entries: [{ term: 3 as Term, index: 1 as LogIndex, type: 0, data: new Uint8Array([1, 2, 3]) }],
+      commitOnly: false,
     };
     const b = encodeMessage(m);
     const out = decodeMessage(b);

@@ -97,6 +97,96 @@ function replicatingLeader(): {
 }
 
 describe('RawNode', () => {
+  it('a commit goes to followers sent every entry as a commit-only append, unanswered', () => {
+    const { l, ls, start, ack } = replicatingLeader();
+    expect(l.propose([new Uint8Array([9])]).ok).toBe(true);
+    const sent = drain(l, ls).msgs.filter((m) => m.type === 'app');
+    expect(sent.map((m) => [m.to, m.entries.length, m.commitOnly])).toEqual([
+      [2, 1, false],
+      [3, 1, false],
+    ]);
+    // Follower 2 confirms the new entry and it commits. 3 has not confirmed it yet, but its answer
+    // to the append that carried it is on the way: neither needs to answer the commit.
+    ack(2, li(start + 1));
+    const commits = drain(l, ls).msgs.filter((m) => m.type === 'app');
+    expect(commits.map((m) => [m.to, m.entries.length, m.commit, m.commitOnly])).toEqual([
+      [2, 0, start + 1, true],
+      [3, 0, start + 1, true],
+    ]);
+
+    // The follower takes the commit from it and sends nothing back; without the flag it answers.
+    const term = l.status().term;
+    const follower = (): { raw: RawNode; st: MemoryStorage } =>
+      node(2, [1, 2, 3], {}, [...ls.entries(li(1), li(start + 2), Infinity)], term);
+    for (const commitOnly of [true, false]) {
+      const { raw: f, st: fs } = follower();
+      const m = commits.find((x) => x.to === 2)!;
+      expect(f.step({ ...m, commitOnly }).ok).toBe(true);
+      const out = drain(f, fs);
+      expect(f.status().commit).toBe(start + 1);
+      expect(out.msgs.filter((x) => x.type === 'appResp')).toHaveLength(commitOnly ? 0 : 1);
+    }
+    // One that lacks the entries (their append was lost) rejects it, and the rejection is answered.
+    const { raw: lacking, st: ls2 } = node(
+      2,
+      [1, 2, 3],
+      {},
+      [...ls.entries(li(1), li(start + 1), Infinity)],
+      term,
+    );
+    expect(lacking.step(commits.find((x) => x.to === 2)!).ok).toBe(true);
+    const answers = drain(lacking, ls2).msgs.filter((x) => x.type === 'appResp');
+    expect(answers.map((x) => x.type === 'appResp' && x.reject)).toEqual([true]);
+
+    // 3's answer to the entry's append is lost: a heartbeat answer shows the leader 3's stale
+    // match, and the append it sends then is a plain one, answered (else a commit that needed 3
+    // would wait for the next write).
+    expect(l.step({ type: 'heartbeatResp', from: n(3), to: n(1), term, readSeq: 0 }).ok).toBe(true);
+    const resend = drain(l, ls).msgs.filter((m) => m.type === 'app' && m.to === 3);
+    expect(resend.map((m) => m.type === 'app' && [m.entries.length, m.commitOnly])).toEqual([[0, false]]);
+    ack(3, li(start + 1));
+    expect(l.status().progress?.get(n(3))?.match).toBe(start + 1);
+  });
+
+  it('a rejected commit-only append sends the leader back to probing, with the entries', () => {
+    const { l, ls, start, ack } = replicatingLeader();
+    expect(l.propose([new Uint8Array([9])]).ok).toBe(true);
+    drain(l, ls);
+    ack(2, li(start + 1));
+    const toThree = drain(l, ls).msgs.find((m) => m.type === 'app' && m.to === 3);
+    expect(toThree?.type === 'app' && toThree.commitOnly).toBe(true);
+    // 3 never got the entry's append: it rejects the commit-only one.
+    const term = l.status().term;
+    const reject = { type: 'appResp', from: n(3), to: n(1), term, index: li(start + 1) } as const;
+    expect(l.step({ ...reject, reject: true, rejectHint: li(start), logTerm: term }).ok).toBe(true);
+    const resent = drain(l, ls).msgs.filter((m) => m.type === 'app' && m.to === 3);
+    expect(resent.map((m) => m.type === 'app' && [m.index, m.entries.length, m.commitOnly])).toEqual([
+      [start, 1, false],
+    ]);
+    expect(l.status().progress?.get(n(3))?.state).toBe('probe');
+  });
+
+  it('a follower being probed gets its commit in a plain append, which it answers', () => {
+    // Five voters: the leader and follower 2 are not a quorum, so 2 is probed before the commit.
+    const { raw: l, st: ls } = node(1, [1, 2, 3, 4, 5], {}, [], 0);
+    makeLeader(l, ls, [1, 2, 3, 4, 5]);
+    const term = l.status().term;
+    const ack = (from: number, index: number): void => {
+      const m = { type: 'appResp', from: n(from), to: n(1), term, index: li(index), reject: false } as const;
+      expect(l.step({ ...m, rejectHint: li(index), logTerm: tm(0) }).ok).toBe(true);
+    };
+    const last = l.status().lastIndex;
+    ack(2, last);
+    drain(l, ls);
+    // Its stream broke: 2 holds everything but is probed now.
+    l.reportUnreachable(n(2));
+    ack(3, last);
+    const commits = drain(l, ls).msgs.filter((m) => m.type === 'app');
+    expect(l.status().commit).toBe(last);
+    expect(commits.map((m) => [m.to, m.entries.length, m.commitOnly])).toContainEqual([2, 0, false]);
+    expect(commits.map((m) => [m.to, m.entries.length, m.commitOnly])).toContainEqual([3, 0, true]);
+  });
+
   it('Figure 8 / §5.4.2: replicas of an old-term entry do not commit it; the current-term entry does', () => {
     // Log: entries 1..2 of term 1, 3 of term 2 (uncommitted). We become leader of term 3.
     const { raw, st } = node(1, [1, 2, 3], {}, [E(1, 1), E(2, 1), E(3, 2)], 2);
@@ -158,6 +248,7 @@ describe('RawNode', () => {
       index: li(5),
       logTerm: tm(4),
       commit: li(0),
+      commitOnly: false,
       entries: [],
     });
     const resp = drain(r2, s2).msgs.find((m) => m.type === 'appResp');
@@ -336,6 +427,7 @@ describe('RawNode', () => {
         logTerm: tm(logTerm),
         entries,
         commit: li(commit),
+        commitOnly: false,
       };
       expect(f.step(m).ok).toBe(true);
     };
