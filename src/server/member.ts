@@ -2,12 +2,13 @@
  * The member: the single owner of the Raft node. It drives the pure core with ticks and peer
  * messages and runs the Ready loop (etcd-io/raft's contract):
  *   persist hard state + entries → send messages → apply committed entries → advance.
- * Committed entries are applied to the in-memory tree at once and their changes are written with
- * the applied index in one synced batch (queued behind the log persist by the store's group
- * commit, so the durable order is always log first); clients are answered only when that batch is
- * durable. Reads are linearizable through batched ReadIndex rounds; writes on a follower are
- * forwarded to the leader in order, one batch in flight, so a client's pipelined writes keep
- * their order.
+ * Committed entries are applied to the in-memory tree at once and clients answered then (a write
+ * is durable once its log entry is on a quorum's disks); the tree's changes are written with the
+ * applied index in an unsynced batch that rides the next synced one (queued behind the log persist
+ * by the store's group commit, so the durable order is always log first; a crash replays the log
+ * above the applied index). Reads are linearizable through batched ReadIndex rounds; writes on a
+ * follower are forwarded to the leader in order, one batch in flight, so a client's pipelined
+ * writes keep their order.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../util/clock.js';
@@ -16,6 +17,7 @@ import type { NodeId, SessionId } from '../util/brand.js';
 import { NO_NODE, logIndex, nodeId } from '../util/brand.js';
 import { ByteReader, ByteWriter } from '../util/bytes.js';
 import type { Result } from '../util/result.js';
+import { RateLimitedLog } from '../util/rate-limited-log.js';
 import type { ConfChange, ConfState, Entry, Role } from '../raft/types.js';
 import type { Ready } from '../raft/raw-node.js';
 import { EntryType } from '../raft/types.js';
@@ -139,6 +141,7 @@ export class Member implements PeerHandlerPort {
   readonly tree: DataTree;
   readonly watches: WatchHub;
   private readonly log: Logger;
+  private readonly peerWarn: RateLimitedLog;
   private readonly mem = new MemoryStorage();
   private node!: RawNode;
   /**
@@ -197,6 +200,7 @@ export class Member implements PeerHandlerPort {
     onFatal: (e: Error) => void,
   ) {
     this.log = opts.logger;
+    this.peerWarn = new RateLimitedLog(this.log, 5_000, () => this.opts.clock.monoMs());
     this.tree = new DataTree(opts.limits);
     this.watches = new WatchHub({
       maxBacklog: opts.watch?.maxBacklog ?? 10_000,
@@ -440,11 +444,17 @@ export class Member implements PeerHandlerPort {
       try {
         m = decodeMessage(b);
       } catch (e) {
-        this.log.warn({ from, err: String(e) }, 'dropped an undecodable peer message');
+        // Per message, e.g. from a member of another version: rate-limited, not one line each.
+        this.peerWarn.warn(
+          `undecodable-${from}`,
+          { from, err: String(e) },
+          'dropped an undecodable peer message',
+        );
         continue;
       }
       if (m.from !== from) {
-        this.log.warn(
+        this.peerWarn.warn(
+          `sender-${from}`,
           { from, claimed: m.from },
           'dropped a peer message whose sender does not match the stream',
         );

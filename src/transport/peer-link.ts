@@ -14,7 +14,7 @@ import { assertNever } from '../util/assert.js';
 import type { NodeId } from '../util/brand.js';
 import type { Backoff } from './backoff.js';
 import type { Empty, MessageBatch, PeerProto } from './peer-proto.js';
-import type { RateLimitedLog } from './rate-limited-log.js';
+import type { RateLimitedLog } from '../util/rate-limited-log.js';
 import type { TransportStats } from './transport-interface.js';
 
 export interface PeerLinkDeps {

@@ -25,7 +25,7 @@ import type {
   MessageBatch,
   SnapshotChunk,
 } from './peer-proto.js';
-import type { RateLimitedLog } from './rate-limited-log.js';
+import type { RateLimitedLog } from '../util/rate-limited-log.js';
 import type { PeerHandler, TransportStats } from './transport-interface.js';
 
 export interface PeerServiceDeps {

@@ -23,7 +23,7 @@ import {
   type SnapshotChunk,
 } from './peer-proto.js';
 import { peerService } from './peer-service.js';
-import { RateLimitedLog } from './rate-limited-log.js';
+import { RateLimitedLog } from '../util/rate-limited-log.js';
 import {
   noFaults,
   type BackoffOptions,
