@@ -450,12 +450,9 @@ async function watchSweep(opts: ScaleOptions): Promise<{ member: number | undefi
     // Warm the members' set path (JIT, connections) so the 0-watch baseline is not a cold start.
     await putLoad(cluster, clients, UNWATCHED_KEYS, unwatchedPath, value, opts, 'scale warm-up');
     await putLoad(cluster, clients, opts.watchKeys, scalePath, value, opts, 'scale warm-up');
+    const watchConns = opts.watchConns ?? Math.max(1, Math.ceil(max / 5_000));
     const startPool = (): Promise<WatchPoolClient> =>
-      WatchPoolClient.start(
-        cluster.endpoints[member]!,
-        opts.watchConns ?? Math.max(1, Math.ceil(max / 5_000)),
-        opts.watchApi ?? 'many',
-      );
+      WatchPoolClient.start(cluster.endpoints[member]!, watchConns, opts.watchApi ?? 'many');
     // Memory first: each watch count opened in turn before any measured put load, so a sample
     // differs from the 0-watch one by what the watches hold (put loads leave event history and
     // freed-but-kept memory behind, which would be counted against the next row).
@@ -546,7 +543,7 @@ async function watchSweep(opts: ScaleOptions): Promise<{ member: number | undefi
       const putWatched = median(run.watched);
       rows.push({
         watches: w,
-        conns: w === 0 ? 0 : (opts.watchConns ?? Math.max(1, Math.ceil(max / 5_000))),
+        conns: w === 0 ? 0 : watchConns,
         openSec,
         openErrors: openErrors[level]!,
         memoryOpen,

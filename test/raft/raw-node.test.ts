@@ -116,10 +116,11 @@ describe('RawNode', () => {
 
     // The follower takes the commit from it and sends nothing back; without the flag it answers.
     const term = l.status().term;
-    const follower = (): { raw: RawNode; st: MemoryStorage } =>
-      node(2, [1, 2, 3], {}, [...ls.entries(li(1), li(start + 2), Infinity)], term);
+    // Follower 2 holding the leader's entries up to `last`.
+    const follower = (last: number): { raw: RawNode; st: MemoryStorage } =>
+      node(2, [1, 2, 3], {}, [...ls.entries(li(1), li(last + 1), Infinity)], term);
     for (const commitOnly of [true, false]) {
-      const { raw: f, st: fs } = follower();
+      const { raw: f, st: fs } = follower(start + 1);
       const m = commits.find((x) => x.to === 2)!;
       expect(f.step({ ...m, commitOnly }).ok).toBe(true);
       const out = drain(f, fs);
@@ -127,13 +128,7 @@ describe('RawNode', () => {
       expect(out.msgs.filter((x) => x.type === 'appResp')).toHaveLength(commitOnly ? 0 : 1);
     }
     // One that lacks the entries (their append was lost) rejects it, and the rejection is answered.
-    const { raw: lacking, st: ls2 } = node(
-      2,
-      [1, 2, 3],
-      {},
-      [...ls.entries(li(1), li(start + 1), Infinity)],
-      term,
-    );
+    const { raw: lacking, st: ls2 } = follower(start);
     expect(lacking.step(commits.find((x) => x.to === 2)!).ok).toBe(true);
     const answers = drain(lacking, ls2).msgs.filter((x) => x.type === 'appResp');
     expect(answers.map((x) => x.type === 'appResp' && x.reject)).toEqual([true]);
